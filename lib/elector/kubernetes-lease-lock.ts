@@ -1,0 +1,223 @@
+import { CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import type { LeaseLock, LeaseReadResult } from './lease-lock.js';
+import {
+  LeaseConflictError,
+  LeaseForbiddenError,
+  LeaseInvalidError,
+  LeaseLockError,
+  LeaseNotFoundError,
+  LeaseTimeoutError,
+  LeaseUnavailableError,
+} from './lease-lock.errors.js';
+import { normalizeLeaseSpec, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
+
+/** Options of {@link KubernetesLeaseLock}. */
+export interface KubernetesLeaseLockOptions {
+  /** Loaded client configuration (in-cluster, `~/.kube/config`, or built by hand). */
+  kubeConfig: KubeConfig;
+  /** Lease name (a DNS-1123 subdomain). */
+  name: string;
+  /** Lease namespace. */
+  namespace: string;
+}
+
+type Verb = 'get' | 'create' | 'update';
+
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+function statusMessage(body: unknown): string | undefined {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return body.trim() || undefined;
+    }
+  }
+  if (parsed && typeof parsed === 'object' && typeof (parsed as { message?: unknown }).message === 'string') {
+    return (parsed as { message: string }).message;
+  }
+  return undefined;
+}
+
+function errorCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * A {@link LeaseLock} over a `coordination.k8s.io/v1` Lease, through
+ * client-node's `CoordinationV1Api`. Times are written as `V1MicroTime`
+ * (six fractional digits), which the API server requires.
+ */
+export class KubernetesLeaseLock implements LeaseLock {
+  readonly name: string;
+  readonly namespace: string;
+  private readonly api: CoordinationV1Api;
+  private readonly user: string;
+
+  /** Creates a lock for one Lease; no request is made until the first call. */
+  constructor(options: KubernetesLeaseLockOptions) {
+    this.name = options.name;
+    this.namespace = options.namespace;
+    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.user = options.kubeConfig.getCurrentUser()?.name ?? 'the current kubeconfig user';
+  }
+
+  describe(): string {
+    return `${this.namespace}/${this.name}`;
+  }
+
+  async get(signal: AbortSignal): Promise<LeaseReadResult> {
+    const lease = await this.call('get', signal, (options) =>
+      this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }, options),
+    );
+    const normalized = normalizeLeaseSpec(lease.spec);
+    return {
+      record: normalized.record,
+      resourceVersion: lease.metadata?.resourceVersion ?? '',
+      ...(normalized.problems.length > 0 ? { normalized } : {}),
+    };
+  }
+
+  async create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot> {
+    const lease = await this.call('create', signal, (options) =>
+      this.api.createNamespacedLease({ namespace: this.namespace, body: this.toLease(record) }, options),
+    );
+    return this.snapshotOf(lease);
+  }
+
+  async update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<LeaseSnapshot> {
+    const lease = await this.call('update', signal, (options) =>
+      this.api.replaceNamespacedLease(
+        { name: this.name, namespace: this.namespace, body: this.toLease(record, resourceVersion) },
+        options,
+      ),
+    );
+    return this.snapshotOf(lease);
+  }
+
+  private snapshotOf(lease: V1Lease): LeaseSnapshot {
+    return { record: normalizeLeaseSpec(lease.spec).record, resourceVersion: lease.metadata?.resourceVersion ?? '' };
+  }
+
+  private toLease(record: LeaseRecord, resourceVersion?: string): V1Lease {
+    const microTime = (text: string | null) => {
+      const millis = text === null ? Number.NaN : Date.parse(text);
+      return Number.isNaN(millis) ? undefined : new V1MicroTime(millis);
+    };
+    return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: this.name, namespace: this.namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+      spec: {
+        holderIdentity: record.holderIdentity,
+        leaseDurationSeconds: record.leaseDurationSeconds,
+        acquireTime: microTime(record.acquireTime),
+        renewTime: microTime(record.renewTime),
+        leaseTransitions: record.leaseTransitions,
+        ...(record.strategy ? { strategy: record.strategy } : {}),
+        ...(record.preferredHolder ? { preferredHolder: record.preferredHolder } : {}),
+      },
+    };
+  }
+
+  private async call<T>(verb: Verb, signal: AbortSignal, send: (options: object) => Promise<T>): Promise<T> {
+    if (signal.aborted) throw new LeaseTimeoutError(`${verb} lease ${this.describe()}: aborted before sending`);
+    const options = {
+      middleware: [
+        {
+          pre: async (context: { setSignal(signal: AbortSignal): void }) => {
+            context.setSignal(signal);
+            return context;
+          },
+          post: async (context: unknown) => context,
+        },
+      ],
+      middlewareMergeStrategy: 'append',
+    };
+    try {
+      return await send(options);
+    } catch (error) {
+      throw this.translate(verb, error, signal);
+    }
+  }
+
+  private translate(verb: Verb, error: unknown, signal: AbortSignal): LeaseLockError {
+    const where = `lease ${this.describe()}`;
+    const status = (error as { code?: unknown }).code;
+    if (typeof status === 'number' && status >= 400) {
+      const detail = statusMessage((error as { body?: unknown }).body) ?? (error as Error).message;
+      const options = { status, cause: error };
+      switch (status) {
+        case 404:
+          if (verb === 'create' || /namespaces? "[^"]*" not found/.test(detail)) {
+            return new LeaseNotFoundError(
+              `cannot ${verb} ${where}: namespace "${this.namespace}" does not exist (${detail}). ` +
+                'Create the namespace or set the `namespace` option to an existing one.',
+              options,
+            );
+          }
+          return new LeaseNotFoundError(`${where} not found`, options);
+        case 409:
+          return new LeaseConflictError(`${verb} ${where}: conflict (${detail})`, options);
+        case 401:
+        case 403: {
+          const user = /User "([^"]*)"/.exec(detail)?.[1] ?? this.user;
+          return new LeaseForbiddenError(
+            `forbidden: user "${user}" cannot ${verb} leases.coordination.k8s.io "${this.name}" in namespace ` +
+              `"${this.namespace}" (HTTP ${status}: ${detail}). Grant get, create and update on ` +
+              'leases.coordination.k8s.io in that namespace with a Role and RoleBinding.',
+            options,
+          );
+        }
+        case 400:
+        case 422:
+          return new LeaseInvalidError(`${verb} ${where} rejected as invalid (HTTP ${status}): ${detail}`, options);
+        case 408:
+        case 504:
+          return new LeaseTimeoutError(
+            `${verb} ${where} timed out at the API server (HTTP ${status}): ${detail}`,
+            options,
+          );
+        default:
+          if (status === 429 || status >= 500) {
+            return new LeaseUnavailableError(
+              `${verb} ${where}: API server unavailable (HTTP ${status}): ${detail}`,
+              options,
+            );
+          }
+          return new LeaseLockError('other', `${verb} ${where} failed (HTTP ${status}): ${detail}`, options);
+      }
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    if (signal.aborted || (error as { name?: unknown }).name === 'AbortError') {
+      return new LeaseTimeoutError(`${verb} ${where}: no answer before the deadline`, { cause: error });
+    }
+    const code = errorCode(error);
+    if ((code && NETWORK_ERROR_CODES.has(code)) || /fetch failed|socket hang up|ECONNREFUSED/i.test(message)) {
+      return new LeaseUnavailableError(`${verb} ${where}: API server unreachable (${code ?? message})`, {
+        cause: error,
+      });
+    }
+    return new LeaseLockError('other', `${verb} ${where} failed: ${message}`, { cause: error });
+  }
+}

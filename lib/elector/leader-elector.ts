@@ -1,0 +1,577 @@
+import { sleep, type TimerHandle } from './clock.js';
+import {
+  JITTER_FACTOR,
+  resolveElectorOptions,
+  type LeaderElectorOptions,
+  type ResolvedElectorOptions,
+} from './elector-options.js';
+import type { LeaderElectionEvent, LeaderElectionListener, ElectorOperation } from './leader-election.events.js';
+import { LeadershipEndedError, type LeadershipTerm, type TermEndReason } from './leadership-term.js';
+import type { LeaseReadResult } from './lease-lock.js';
+import { asLeaseLockError, type LeaseLockError } from './lease-lock.errors.js';
+import { formatMicroTime, sameRecord, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
+
+/** Where the elector is in its life. */
+export type ElectorState = 'idle' | 'candidate' | 'leader' | 'stopping' | 'stopped';
+
+/** Options of {@link LeaderElector.stop}. */
+export interface StopOptions {
+  /**
+   * Runs after the term's signal has aborted and before the Lease is
+   * released. The Lease keeps being renewed meanwhile, so no other replica
+   * starts leader work while ours is still finishing.
+   */
+  drain?: () => Promise<void>;
+}
+
+interface LiveTerm {
+  term: LeadershipTerm;
+  controller: AbortController;
+}
+
+const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found', 'other']);
+const ERROR_LOG_REPEAT_MS = 60_000;
+
+/**
+ * Elects one leader among candidates sharing a Lease, with client-go's
+ * algorithm: followers judge expiry only by their own monotonic clock from the
+ * moment they saw the record change, using the record's lease duration.
+ *
+ * Guarantee: at most one candidate considers itself leader at a time while the
+ * clock-rate difference between any two candidates stays below
+ * leaseDuration / renewDeadline, because a leader deposes itself renewDeadline
+ * after sending its last successful renewal, and nobody takes over earlier
+ * than leaseDuration after observing that renewal land.
+ *
+ * Unlike client-go's `Run`, the elector is long-lived: after a term ends it
+ * becomes a candidate again until {@link LeaderElector.stop}.
+ */
+export class LeaderElector {
+  /** Resolved options (defaults applied). */
+  readonly options: ResolvedElectorOptions;
+
+  private stateValue: ElectorState = 'idle';
+  private live: LiveTerm | null = null;
+  private observed: LeaseSnapshot | null = null;
+  private observedAt = 0;
+  private reportedLeader: string | null = null;
+  private lastRenewSentAt = Number.NEGATIVE_INFINITY;
+  private deadlineTimer: TimerHandle | null = null;
+  private holdForDrain = false;
+  private stopRequested = false;
+  private wakeController = new AbortController();
+  private loop: Promise<void> | null = null;
+  private inFlight: Promise<unknown> | null = null;
+  private wroteOnce = false;
+  private consecutiveErrors = 0;
+  private readonly listeners = new Set<LeaderElectionListener>();
+  private readonly reportedProblems = new Set<string>();
+  private lastErrorLog: { message: string; at: number; repeats: number } | null = null;
+  private stopping: Promise<void> | null = null;
+
+  /** Validates options; throws `InvalidLeaderElectionOptionError` naming the field. Does not start. */
+  constructor(options: LeaderElectorOptions) {
+    this.options = resolveElectorOptions(options);
+  }
+
+  /** This candidate's identity. */
+  get identity(): string {
+    return this.options.identity;
+  }
+
+  /** Current state; reading it notices an expired renew deadline. */
+  get state(): ElectorState {
+    this.checkRenewDeadline();
+    return this.stateValue;
+  }
+
+  /**
+   * True only while less than renewDeadline has passed since the send time of
+   * our last successful renewal, on the monotonic clock. Computed on every
+   * read, so it turns false on time even if the event loop was blocked and
+   * no timer has fired yet.
+   */
+  get isLeader(): boolean {
+    this.checkRenewDeadline();
+    return this.live !== null;
+  }
+
+  /** The current term, or null when not leading. */
+  get term(): LeadershipTerm | null {
+    this.checkRenewDeadline();
+    return this.live?.term ?? null;
+  }
+
+  /**
+   * The holder we currently believe valid: ourselves while leading, else the
+   * observed holder until its lease expires by our observation, else null.
+   */
+  get leader(): string | null {
+    if (this.isLeader) return this.identity;
+    const observedHolder = this.observed?.record.holderIdentity ?? '';
+    if (observedHolder === '' || observedHolder === this.identity || !this.observedValid()) return null;
+    return observedHolder;
+  }
+
+  /** Registers a listener for leadership events; returns a function that removes it. */
+  subscribe(listener: LeaderElectionListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Becomes a candidate. Returns at once; leadership arrives through events or {@link waitForLeadership}. */
+  start(): void {
+    if (this.stateValue !== 'idle') {
+      throw new Error(
+        `LeaderElector for ${this.options.lock.describe()} was already started (state ${this.stateValue}).`,
+      );
+    }
+    this.stateValue = 'candidate';
+    this.options.logger.log(
+      `candidate ${this.identity} for lease ${this.options.lock.describe()} ` +
+        `(lease ${this.options.leaseDuration}ms, renew deadline ${this.options.renewDeadline}ms, retry ${this.options.retryPeriod}ms)`,
+    );
+    this.loop = this.run().catch((error: unknown) => {
+      this.options.logger.error(`elector loop crashed: ${(error as Error)?.stack ?? String(error)}`);
+      this.endTerm('stopped');
+      this.stateValue = 'stopped';
+    });
+  }
+
+  /**
+   * Resolves with the term once we lead. Rejects if `signal` aborts or the
+   * elector stops first.
+   */
+  waitForLeadership(signal?: AbortSignal): Promise<LeadershipTerm> {
+    const current = this.term;
+    if (current) return Promise.resolve(current);
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason ?? new Error('aborted'));
+      };
+      const unsubscribe = this.subscribe((event) => {
+        if (event.type === 'started-leading') {
+          cleanup();
+          resolve(event.term);
+        } else if (event.type === 'elector-stopped') {
+          cleanup();
+          reject(new Error(`LeaderElector for ${this.options.lock.describe()} stopped before becoming leader.`));
+        }
+      });
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Ends candidacy. The current term ends first (its signal aborts and
+   * `stopped-leading` fires), then `drain` runs while the Lease is still
+   * renewed, then, with `releaseOnStop`, the Lease is released once no
+   * request is in flight. Idempotent.
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.stopping = this.doStop(options);
+    return this.stopping;
+  }
+
+  private async doStop(options: StopOptions): Promise<void> {
+    if (this.stateValue === 'idle') {
+      this.stateValue = 'stopped';
+      this.emit({ type: 'elector-stopped' });
+      return;
+    }
+    this.stopRequested = true;
+    this.stateValue = 'stopping';
+    this.holdForDrain = this.live !== null && options.drain !== undefined;
+    this.endTerm('stopped');
+    try {
+      if (options.drain) await options.drain();
+    } catch (error) {
+      this.options.logger.warn(`drain before release failed: ${(error as Error)?.message ?? String(error)}`);
+    } finally {
+      this.holdForDrain = false;
+      this.wake();
+    }
+    await this.loop;
+    if (this.inFlight) await this.inFlight.catch(() => undefined);
+    if (this.options.releaseOnStop && this.wroteOnce) await this.release();
+    this.clearDeadlineTimer();
+    this.stateValue = 'stopped';
+    this.emit({ type: 'elector-stopped' });
+  }
+
+  // ---------------------------------------------------------------- loops
+
+  private async run(): Promise<void> {
+    while (!this.stopRequested) {
+      if (!(await this.acquire())) return;
+      await this.renewWhileLeading();
+    }
+  }
+
+  /** Tries until we acquire (true) or stop is requested (false). */
+  private async acquire(): Promise<boolean> {
+    while (!this.stopRequested) {
+      const acquired = await this.attempt('acquire');
+      if (this.stopRequested) return false;
+      if (acquired) {
+        this.beginTerm();
+        return true;
+      }
+      await sleep(this.options.clock, this.acquireDelay(), this.wakeController.signal);
+    }
+    return false;
+  }
+
+  /** Renews every retryPeriod until the term ends (or, while draining, until the drain is over). */
+  private async renewWhileLeading(): Promise<void> {
+    while (this.live !== null || this.holdForDrain) {
+      await sleep(this.options.clock, this.options.retryPeriod, this.wakeController.signal);
+      if (this.stopRequested && !this.holdForDrain) return;
+      this.checkRenewDeadline();
+      if (this.live === null && !this.holdForDrain) return;
+      const renewed = await this.attempt('renew');
+      this.checkRenewDeadline();
+      if (renewed) continue;
+      const holder = this.observed?.record.holderIdentity ?? '';
+      if (holder !== '' && holder !== this.identity && this.observedValid()) {
+        this.options.logger.warn(`lease ${this.options.lock.describe()} is now held by ${holder}; stepping down`);
+        this.endTerm('lost');
+        this.holdForDrain = false;
+        return;
+      }
+      if (this.options.clock.now() >= this.lastRenewSentAt + this.options.renewDeadline) {
+        this.holdForDrain = false;
+        return;
+      }
+    }
+  }
+
+  private acquireDelay(): number {
+    const { retryPeriod, leaseDuration, random } = this.options;
+    const base =
+      this.consecutiveErrors > 0 && this.lastErrorWasConfig
+        ? Math.min(leaseDuration, retryPeriod * 2 ** Math.min(this.consecutiveErrors - 1, 10))
+        : retryPeriod;
+    return base + random() * JITTER_FACTOR * base;
+  }
+
+  private lastErrorWasConfig = false;
+
+  private wake(): void {
+    this.wakeController.abort();
+    this.wakeController = new AbortController();
+  }
+
+  // ------------------------------------------------------ acquire or renew
+
+  private attempt(operation: ElectorOperation): Promise<boolean> {
+    const attempt = this.tryAcquireOrRenew(operation);
+    this.inFlight = attempt;
+    return attempt.finally(() => {
+      if (this.inFlight === attempt) this.inFlight = null;
+    });
+  }
+
+  /** client-go's tryAcquireOrRenew: fast path for a leader, else GET then CREATE or UPDATE. */
+  private async tryAcquireOrRenew(operation: ElectorOperation): Promise<boolean> {
+    const { lock, clock } = this.options;
+    const started = clock.now();
+    const leading = this.live !== null || this.holdForDrain;
+
+    if (leading && this.observed && this.observedValid()) {
+      const record: LeaseRecord = {
+        ...this.observed.record,
+        holderIdentity: this.identity,
+        leaseDurationSeconds: this.options.leaseDuration / 1000,
+        renewTime: formatMicroTime(clock.wallNow()),
+      };
+      const sentAt = clock.now();
+      try {
+        this.wroteOnce = true;
+        const written = await lock.update(record, this.observed.resourceVersion, this.requestSignal());
+        this.recordWrite(written, sentAt, operation, started, false);
+        return true;
+      } catch (error) {
+        this.options.logger.debug?.(
+          `optimistic renew of ${lock.describe()} failed (${asLeaseLockError(error).message}); falling back to GET`,
+        );
+      }
+    }
+
+    let current: LeaseReadResult;
+    try {
+      current = await lock.get(this.requestSignal());
+    } catch (error) {
+      const failure = asLeaseLockError(error);
+      if (failure.reason !== 'not_found') return this.fail(operation, failure);
+      const now = formatMicroTime(clock.wallNow());
+      const record: LeaseRecord = {
+        holderIdentity: this.identity,
+        leaseDurationSeconds: this.options.leaseDuration / 1000,
+        acquireTime: now,
+        renewTime: now,
+        leaseTransitions: 0,
+      };
+      const sentAt = clock.now();
+      try {
+        this.wroteOnce = true;
+        const written = await lock.create(record, this.requestSignal());
+        this.recordWrite(written, sentAt, operation, started, leading);
+        return true;
+      } catch (createError) {
+        return this.fail(operation, asLeaseLockError(createError));
+      }
+    }
+
+    this.observe(current);
+    const old = current.record;
+    if (old.holderIdentity !== '' && old.holderIdentity !== this.identity && this.observedValid()) {
+      this.consecutiveErrors = 0;
+      return false;
+    }
+
+    const now = formatMicroTime(clock.wallNow());
+    // A renewal keeps acquireTime and the transition count; any new term bumps
+    // the count, even when the record already names us, so fencing tokens
+    // strictly increase across our own terms too.
+    const renewing = leading && old.holderIdentity === this.identity;
+    const record: LeaseRecord = {
+      ...old,
+      holderIdentity: this.identity,
+      leaseDurationSeconds: this.options.leaseDuration / 1000,
+      renewTime: now,
+      acquireTime:
+        renewing && old.acquireTime !== null && !Number.isNaN(Date.parse(old.acquireTime)) ? old.acquireTime : now,
+      leaseTransitions: renewing ? old.leaseTransitions : old.leaseTransitions + 1,
+    };
+    const sentAt = clock.now();
+    try {
+      this.wroteOnce = true;
+      const written = await lock.update(record, current.resourceVersion, this.requestSignal());
+      this.recordWrite(written, sentAt, operation, started, leading);
+      return true;
+    } catch (error) {
+      return this.fail(operation, asLeaseLockError(error));
+    }
+  }
+
+  /** A signal that aborts after requestTimeout, or at the renew deadline while leading. */
+  private requestSignal(): AbortSignal {
+    const { clock, requestTimeout, renewDeadline } = this.options;
+    let timeout = requestTimeout;
+    if (this.live !== null) timeout = Math.min(timeout, this.lastRenewSentAt + renewDeadline - clock.now());
+    const controller = new AbortController();
+    if (timeout <= 0) {
+      controller.abort();
+      return controller.signal;
+    }
+    const handle = clock.setTimeout(() => controller.abort(), timeout);
+    // The timer is cleared lazily: aborting a settled request is harmless.
+    controller.signal.addEventListener('abort', () => clock.clearTimeout(handle), { once: true });
+    return controller.signal;
+  }
+
+  private recordWrite(
+    written: LeaseSnapshot,
+    sentAt: number,
+    operation: ElectorOperation,
+    started: number,
+    slowPath: boolean,
+  ): void {
+    const { clock } = this.options;
+    this.consecutiveErrors = 0;
+    this.lastErrorLog = null;
+    this.setObserved(written, clock.now());
+    const stillLeading = this.live !== null || this.holdForDrain;
+    if (stillLeading || operation === 'acquire') {
+      this.lastRenewSentAt = sentAt;
+      this.armDeadlineTimer();
+    }
+    if (operation === 'renew' && stillLeading) {
+      this.emit({ type: 'renewed', durationMs: clock.now() - started, slowPath });
+    }
+  }
+
+  private fail(operation: ElectorOperation, error: LeaseLockError): false {
+    this.consecutiveErrors++;
+    this.lastErrorWasConfig = CONFIG_ERROR_REASONS.has(error.reason);
+    this.emit({ type: 'error', operation, error });
+    this.logError(operation, error);
+    return false;
+  }
+
+  private logError(operation: ElectorOperation, error: LeaseLockError): void {
+    const { logger, clock } = this.options;
+    if (error.reason === 'conflict') {
+      logger.debug?.(`${operation}: ${error.message} (another candidate wrote first)`);
+      return;
+    }
+    const now = clock.now();
+    const last = this.lastErrorLog;
+    if (last && last.message === error.message && now - last.at < ERROR_LOG_REPEAT_MS) {
+      last.repeats++;
+      return;
+    }
+    const repeats =
+      last && last.message === error.message && last.repeats > 0 ? ` (repeated ${last.repeats} times)` : '';
+    const line = `${operation} failed [${error.reason}]: ${error.message}${repeats}`;
+    if (error.reason === 'timeout' || error.reason === 'unavailable') logger.warn(line);
+    else logger.error(line);
+    this.lastErrorLog = { message: error.message, at: now, repeats: 0 };
+  }
+
+  // ------------------------------------------------------------ observation
+
+  private observe(read: LeaseReadResult): void {
+    if (read.normalized) {
+      for (const { field, problem } of read.normalized.problems) {
+        const key = `${field}: ${problem}`;
+        if (this.reportedProblems.has(key)) continue;
+        this.reportedProblems.add(key);
+        this.options.logger.warn(`malformed lease ${this.options.lock.describe()}: ${key}`);
+      }
+    }
+    if (this.observed && sameRecord(this.observed.record, read.record)) {
+      this.observed = { record: read.record, resourceVersion: read.resourceVersion };
+      return;
+    }
+    this.setObserved(read, this.options.clock.now());
+  }
+
+  private setObserved(snapshot: LeaseSnapshot, at: number): void {
+    this.observed = { record: snapshot.record, resourceVersion: snapshot.resourceVersion };
+    this.observedAt = at;
+    const holder = snapshot.record.holderIdentity === '' ? null : snapshot.record.holderIdentity;
+    if (holder !== this.reportedLeader) {
+      const previous = this.reportedLeader;
+      this.reportedLeader = holder;
+      this.emit({ type: 'new-leader', identity: holder, previous, isSelf: holder === this.identity });
+    }
+  }
+
+  /** The observed record is still valid by our own clock and the record's own duration. */
+  private observedValid(): boolean {
+    if (!this.observed) return false;
+    const seconds = this.observed.record.leaseDurationSeconds;
+    const validFor = seconds > 0 ? seconds * 1000 : this.options.leaseDuration;
+    return this.options.clock.now() < this.observedAt + validFor;
+  }
+
+  // ------------------------------------------------------------------ terms
+
+  private beginTerm(): void {
+    const controller = new AbortController();
+    const record = this.observed?.record;
+    const acquiredAt = record?.acquireTime ? new Date(record.acquireTime) : this.options.clock.wallNow();
+    const term: LeadershipTerm = {
+      identity: this.identity,
+      lease: this.options.lock.name,
+      namespace: this.options.lock.namespace,
+      fencingToken: record?.leaseTransitions ?? 0,
+      acquiredAt,
+      signal: controller.signal,
+    };
+    this.live = { term, controller };
+    this.stateValue = 'leader';
+    this.armDeadlineTimer();
+    this.options.logger.log(`became leader of ${this.options.lock.describe()} (fencing token ${term.fencingToken})`);
+    this.emit({ type: 'started-leading', term });
+  }
+
+  private endTerm(reason: TermEndReason): void {
+    const live = this.live;
+    if (!live) return;
+    this.live = null;
+    if (this.stateValue === 'leader') this.stateValue = 'candidate';
+    this.clearDeadlineTimer();
+    live.controller.abort(new LeadershipEndedError(reason, this.options.lock.describe()));
+    this.options.logger.log(`stopped leading ${this.options.lock.describe()} (${reason})`);
+    this.emit({ type: 'stopped-leading', term: live.term, reason });
+    this.wake();
+  }
+
+  private checkRenewDeadline(): void {
+    if (this.live && this.options.clock.now() >= this.lastRenewSentAt + this.options.renewDeadline) {
+      this.options.logger.warn(
+        `no successful renewal of ${this.options.lock.describe()} within renewDeadline ` +
+          `(${this.options.renewDeadline}ms since the last one was sent); stepping down`,
+      );
+      this.endTerm('renew-deadline');
+    }
+  }
+
+  private armDeadlineTimer(): void {
+    this.clearDeadlineTimer();
+    if (!this.live) return;
+    const { clock, renewDeadline } = this.options;
+    this.deadlineTimer = clock.setTimeout(
+      () => {
+        this.deadlineTimer = null;
+        this.checkRenewDeadline();
+      },
+      Math.max(0, this.lastRenewSentAt + renewDeadline - clock.now()),
+    );
+  }
+
+  private clearDeadlineTimer(): void {
+    if (this.deadlineTimer !== null) this.options.clock.clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
+  }
+
+  // ---------------------------------------------------------------- release
+
+  /** client-go's release: if we still hold the Lease, hand it over with holder "" and a 1s duration. */
+  private async release(): Promise<void> {
+    const { lock, clock, releaseTimeout, logger } = this.options;
+    const deadline = clock.now() + releaseTimeout;
+    while (clock.now() < deadline) {
+      const controller = new AbortController();
+      const handle = clock.setTimeout(() => controller.abort(), Math.max(0, deadline - clock.now()));
+      try {
+        const current = await lock.get(controller.signal);
+        this.observe(current);
+        if (current.record.holderIdentity !== this.identity) return;
+        const now = formatMicroTime(clock.wallNow());
+        const released = await lock.update(
+          { ...current.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
+          current.resourceVersion,
+          controller.signal,
+        );
+        this.setObserved(released, clock.now());
+        logger.log(`released lease ${lock.describe()}`);
+        return;
+      } catch (error) {
+        const failure = asLeaseLockError(error);
+        if (failure.reason === 'not_found') return;
+        this.emit({ type: 'error', operation: 'release', error: failure });
+        if (failure.reason !== 'conflict') this.logError('release', failure);
+        if (clock.now() >= deadline) break;
+        if (failure.reason !== 'conflict') {
+          await sleep(clock, Math.min(this.options.retryPeriod / 4, Math.max(0, deadline - clock.now())));
+        }
+      } finally {
+        clock.clearTimeout(handle);
+      }
+    }
+    logger.warn(`could not release lease ${lock.describe()} within ${releaseTimeout}ms; it will expire on its own`);
+  }
+
+  // ----------------------------------------------------------------- events
+
+  private emit(event: LeaderElectionEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.options.logger.error(`a ${event.type} listener threw: ${(error as Error)?.stack ?? String(error)}`);
+      }
+    }
+  }
+}

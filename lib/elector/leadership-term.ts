@@ -1,0 +1,43 @@
+/** Why a term of leadership ended. */
+export type TermEndReason =
+  /** Another candidate holds the Lease. */
+  | 'lost'
+  /** No successful renewal within renewDeadline (API errors, partition, or a stalled event loop). */
+  | 'renew-deadline'
+  /** {@link LeaderElector.stop} was called. */
+  | 'stopped';
+
+/**
+ * One uninterrupted period of leadership. `signal` aborts the moment the term
+ * ends, for any reason; leader-only work should pass it on and stop.
+ */
+export interface LeadershipTerm {
+  /** Our identity, as written to `holderIdentity`. */
+  readonly identity: string;
+  /** Lease name. */
+  readonly lease: string;
+  /** Lease namespace. */
+  readonly namespace: string;
+  /**
+   * `leaseTransitions` written when this term began. Strictly greater than
+   * the token of any earlier term on this Lease, by any holder, so a store
+   * can reject writes from a deposed leader.
+   */
+  readonly fencingToken: number;
+  /** Wall time at which the term began (also written as `acquireTime`). */
+  readonly acquiredAt: Date;
+  /** Aborts when the term ends; its reason is a {@link LeadershipEndedError}. */
+  readonly signal: AbortSignal;
+}
+
+/** The abort reason of a term's signal. */
+export class LeadershipEndedError extends Error {
+  /** Why the term ended. */
+  readonly reason: TermEndReason;
+
+  constructor(reason: TermEndReason, lease: string) {
+    super(`leadership of lease ${lease} ended: ${reason}`);
+    this.name = 'LeadershipEndedError';
+    this.reason = reason;
+  }
+}
