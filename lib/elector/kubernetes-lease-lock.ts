@@ -142,14 +142,17 @@ export class KubernetesLeaseLock implements LeaseLock {
 
   private async call<T>(verb: Verb, signal: AbortSignal, send: (options: object) => Promise<T>): Promise<T> {
     if (signal.aborted) throw new LeaseTimeoutError(`${verb} lease ${this.describe()}: aborted before sending`);
+    // client-node's generated API takes "observable" middleware: objects whose
+    // `toPromise()` yields the context. This one attaches the call's signal.
+    const resolved = <T>(value: T) => ({ toPromise: () => Promise.resolve(value) });
     const options = {
       middleware: [
         {
-          pre: async (context: { setSignal(signal: AbortSignal): void }) => {
+          pre: (context: { setSignal(signal: AbortSignal): void }) => {
             context.setSignal(signal);
-            return context;
+            return resolved(context);
           },
-          post: async (context: unknown) => context,
+          post: <T>(context: T) => resolved(context),
         },
       ],
       middlewareMergeStrategy: 'append',

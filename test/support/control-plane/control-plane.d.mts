@@ -1,0 +1,43 @@
+/** A running etcd + kube-apiserver pair on loopback. */
+export interface ControlPlane {
+  server: string;
+  dir: string;
+  etcdUrl: string;
+  /** Kubeconfig file per user: admin, limited, candidate-0..7. */
+  kubeconfigs: Record<string, string>;
+  tokens: Record<string, string>;
+  auditLogPath?: string;
+  binaries: { kubeApiserver: string; etcd: string; source: string };
+  stopApiserver(signal?: NodeJS.Signals): Promise<void>;
+  startApiserver(): Promise<number>;
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    user?: string,
+  ): Promise<{ status: number; text: string; json: any }>;
+  stop(): Promise<void>;
+}
+
+export interface ControlPlaneUser {
+  name: string;
+  groups: string[];
+}
+
+export const DEFAULT_USERS: ControlPlaneUser[];
+
+export function startControlPlane(options?: {
+  users?: ControlPlaneUser[];
+  dir?: string;
+  keep?: boolean;
+  auditLog?: boolean;
+  log?: (message: string) => void;
+}): Promise<ControlPlane>;
+
+export function apiRequest(
+  server: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; text: string; json: any }>;
