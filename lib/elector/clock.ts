@@ -17,15 +17,11 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The process clock: `performance.now()` and real timers (unref'd so they never keep a process alive). */
+/** The process clock: `performance.now()` and real timers. A running elector keeps the process alive until stopped. */
 export const systemClock: Clock = {
   now: () => performance.now(),
   wallNow: () => new Date(),
-  setTimeout: (callback, delayMs) => {
-    const timer = setTimeout(callback, Math.max(0, delayMs));
-    timer.unref?.();
-    return timer;
-  },
+  setTimeout: (callback, delayMs) => setTimeout(callback, Math.max(0, delayMs)),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 

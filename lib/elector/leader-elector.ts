@@ -292,10 +292,11 @@ export class LeaderElector {
         leaseDurationSeconds: this.options.leaseDuration / 1000,
         renewTime: formatMicroTime(clock.wallNow()),
       };
+      const observedVersion = this.observed.resourceVersion;
       const sentAt = clock.now();
       try {
         this.wroteOnce = true;
-        const written = await lock.update(record, this.observed.resourceVersion, this.requestSignal());
+        const written = await this.call((signal) => lock.update(record, observedVersion, signal));
         this.recordWrite(written, sentAt, operation, started, false);
         return true;
       } catch (error) {
@@ -307,7 +308,7 @@ export class LeaderElector {
 
     let current: LeaseReadResult;
     try {
-      current = await lock.get(this.requestSignal());
+      current = await this.call((signal) => lock.get(signal));
     } catch (error) {
       const failure = asLeaseLockError(error);
       if (failure.reason !== 'not_found') return this.fail(operation, failure);
@@ -322,7 +323,7 @@ export class LeaderElector {
       const sentAt = clock.now();
       try {
         this.wroteOnce = true;
-        const written = await lock.create(record, this.requestSignal());
+        const written = await this.call((signal) => lock.create(record, signal));
         this.recordWrite(written, sentAt, operation, started, leading);
         return true;
       } catch (createError) {
@@ -354,7 +355,7 @@ export class LeaderElector {
     const sentAt = clock.now();
     try {
       this.wroteOnce = true;
-      const written = await lock.update(record, current.resourceVersion, this.requestSignal());
+      const written = await this.call((signal) => lock.update(record, current.resourceVersion, signal));
       this.recordWrite(written, sentAt, operation, started, leading);
       return true;
     } catch (error) {
@@ -362,20 +363,19 @@ export class LeaderElector {
     }
   }
 
-  /** A signal that aborts after requestTimeout, or at the renew deadline while leading. */
-  private requestSignal(): AbortSignal {
+  /** Runs one API call with a signal that aborts after requestTimeout, or at the renew deadline while leading. */
+  private async call<T>(send: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const { clock, requestTimeout, renewDeadline } = this.options;
     let timeout = requestTimeout;
     if (this.live !== null) timeout = Math.min(timeout, this.lastRenewSentAt + renewDeadline - clock.now());
     const controller = new AbortController();
-    if (timeout <= 0) {
-      controller.abort();
-      return controller.signal;
+    if (timeout <= 0) controller.abort();
+    const handle = timeout > 0 ? clock.setTimeout(() => controller.abort(), timeout) : null;
+    try {
+      return await send(controller.signal);
+    } finally {
+      if (handle !== null) clock.clearTimeout(handle);
     }
-    const handle = clock.setTimeout(() => controller.abort(), timeout);
-    // The timer is cleared lazily: aborting a settled request is harmless.
-    controller.signal.addEventListener('abort', () => clock.clearTimeout(handle), { once: true });
-    return controller.signal;
   }
 
   private recordWrite(
