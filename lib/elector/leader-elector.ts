@@ -58,6 +58,7 @@ export class LeaderElector {
   private lastRenewSentAt = Number.NEGATIVE_INFINITY;
   private deadlineTimer: TimerHandle | null = null;
   private holdForDrain = false;
+  private renewAttemptedSinceSuccess = false;
   private stopRequested = false;
   private wakeController = new AbortController();
   private loop: Promise<void> | null = null;
@@ -133,7 +134,7 @@ export class LeaderElector {
     );
     this.loop = this.run().catch((error: unknown) => {
       this.options.logger.error(`elector loop crashed: ${(error as Error)?.stack ?? String(error)}`);
-      this.endTerm('stopped');
+      this.endTerm('shutdown');
       this.stateValue = 'stopped';
     });
   }
@@ -186,10 +187,12 @@ export class LeaderElector {
       this.emit({ type: 'elector-stopped' });
       return;
     }
+    // A term whose renew deadline already passed (a stall nobody noticed yet) ended by that deadline, not by stop.
+    this.checkRenewDeadline();
     this.stopRequested = true;
     this.stateValue = 'stopping';
     this.holdForDrain = this.live !== null && options.drain !== undefined;
-    this.endTerm('stopped');
+    this.endTerm('shutdown');
     try {
       if (options.drain) await options.drain();
     } catch (error) {
@@ -236,13 +239,14 @@ export class LeaderElector {
       if (this.stopRequested && !this.holdForDrain) return;
       this.checkRenewDeadline();
       if (this.live === null && !this.holdForDrain) return;
+      this.renewAttemptedSinceSuccess = true;
       const renewed = await this.attempt('renew');
       this.checkRenewDeadline();
       if (renewed) continue;
       const holder = this.observed?.record.holderIdentity ?? '';
       if (holder !== '' && holder !== this.identity && this.observedValid()) {
         this.options.logger.warn(`lease ${this.options.lock.describe()} is now held by ${holder}; stepping down`);
-        this.endTerm('lost');
+        this.endTerm('stolen');
         this.holdForDrain = false;
         return;
       }
@@ -312,13 +316,23 @@ export class LeaderElector {
     } catch (error) {
       const failure = asLeaseLockError(error);
       if (failure.reason !== 'not_found') return this.fail(operation, failure);
+      // The Lease vanished while another holder's claim is still valid by our
+      // observation: it was deleted under a live leader, who will re-create it.
+      // Wait that claim out instead of creating a second leader.
+      const lastHolder = this.observed?.record.holderIdentity ?? '';
+      if (!leading && lastHolder !== '' && lastHolder !== this.identity && this.observedValid()) {
+        this.consecutiveErrors = 0;
+        return false;
+      }
       const now = formatMicroTime(clock.wallNow());
       const record: LeaseRecord = {
         holderIdentity: this.identity,
         leaseDurationSeconds: this.options.leaseDuration / 1000,
         acquireTime: now,
         renewTime: now,
-        leaseTransitions: 0,
+        // A re-created Lease (deleted under us) continues from the count we last saw, so fencing tokens never go
+        // back: a running term keeps its token, a new term takes the next one.
+        leaseTransitions: this.observed ? this.observed.record.leaseTransitions + (leading ? 0 : 1) : 0,
       };
       const sentAt = clock.now();
       try {
@@ -392,6 +406,7 @@ export class LeaderElector {
     const stillLeading = this.live !== null || this.holdForDrain;
     if (stillLeading || operation === 'acquire') {
       this.lastRenewSentAt = sentAt;
+      this.renewAttemptedSinceSuccess = false;
       this.armDeadlineTimer();
     }
     if (operation === 'renew' && stillLeading) {
@@ -431,11 +446,13 @@ export class LeaderElector {
 
   private observe(read: LeaseReadResult): void {
     if (read.normalized) {
-      for (const { field, problem } of read.normalized.problems) {
-        const key = `${field}: ${problem}`;
+      for (const { field, problem, kind } of read.normalized.problems) {
+        // De-duplicated by class, not text: a holder that writes a future or unparsable renewTime writes a new
+        // one on every renewal, which must not log a warning every retryPeriod.
+        const key = `${field}: ${kind ?? problem}`;
         if (this.reportedProblems.has(key)) continue;
         this.reportedProblems.add(key);
-        this.options.logger.warn(`malformed lease ${this.options.lock.describe()}: ${key}`);
+        this.options.logger.warn(`malformed lease ${this.options.lock.describe()}: ${field}: ${problem}`);
       }
     }
     if (this.observed && sameRecord(this.observed.record, read.record)) {
@@ -499,11 +516,13 @@ export class LeaderElector {
 
   private checkRenewDeadline(): void {
     if (this.live && this.options.clock.now() >= this.lastRenewSentAt + this.options.renewDeadline) {
+      // No renewal even attempted in time means the process itself was stalled.
+      const reason: TermEndReason = this.renewAttemptedSinceSuccess ? 'renew-failed' : 'expired';
       this.options.logger.warn(
         `no successful renewal of ${this.options.lock.describe()} within renewDeadline ` +
-          `(${this.options.renewDeadline}ms since the last one was sent); stepping down`,
+          `(${this.options.renewDeadline}ms since the last one was sent; ${reason}); stepping down`,
       );
-      this.endTerm('renew-deadline');
+      this.endTerm(reason);
     }
   }
 

@@ -1,11 +1,13 @@
 /** Why a term of leadership ended. */
 export type TermEndReason =
-  /** Another candidate holds the Lease. */
-  | 'lost'
-  /** No successful renewal within renewDeadline (API errors, partition, or a stalled event loop). */
-  | 'renew-deadline'
+  /** Another candidate now holds the Lease (it took over, or somebody overwrote the record). */
+  | 'stolen'
+  /** Renewals were attempted but none succeeded within renewDeadline (API errors, partition, slow API server). */
+  | 'renew-failed'
+  /** renewDeadline passed before a renewal was even attempted: the event loop or process was stalled. */
+  | 'expired'
   /** {@link LeaderElector.stop} was called. */
-  | 'stopped';
+  | 'shutdown';
 
 /**
  * One uninterrupted period of leadership. `signal` aborts the moment the term

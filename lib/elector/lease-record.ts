@@ -30,6 +30,8 @@ export interface LeaseSnapshot {
 export interface LeaseRecordProblem {
   field: string;
   problem: string;
+  /** Stable class of the problem (the text may embed the offending value, which can change on every write). */
+  kind?: 'missing' | 'not-a-string' | 'unusable' | 'unparsable' | 'future' | 'unsupported';
 }
 
 /** Result of {@link normalizeLeaseSpec}: a safe record plus what was wrong with the raw one. */
@@ -52,11 +54,15 @@ function readTime(raw: unknown, field: string, problems: LeaseRecordProblem[], w
   const text =
     raw instanceof Date ? (Number.isNaN(raw.getTime()) ? 'Invalid Date' : formatMicroTime(raw)) : String(raw);
   if (!MICRO_TIME_PATTERN.test(text) || Number.isNaN(Date.parse(text))) {
-    problems.push({ field, problem: `unparsable time ${JSON.stringify(text)}` });
+    problems.push({ field, kind: 'unparsable', problem: `unparsable time ${JSON.stringify(text)}` });
     return text;
   }
   if (Date.parse(text) > wallNow.getTime() + 60_000) {
-    problems.push({ field, problem: `lies in the future (${text}); ignored, only its changes are observed` });
+    problems.push({
+      field,
+      kind: 'future',
+      problem: `lies in the future (${text}); ignored, only its changes are observed`,
+    });
   }
   return text;
 }
@@ -69,13 +75,15 @@ function readTime(raw: unknown, field: string, problems: LeaseRecordProblem[], w
 export function normalizeLeaseSpec(spec: unknown, wallNow: Date = new Date()): NormalizedLeaseSpec {
   const problems: LeaseRecordProblem[] = [];
   const source = (spec !== null && typeof spec === 'object' ? spec : {}) as Record<string, unknown>;
-  if (spec === undefined || spec === null) problems.push({ field: 'spec', problem: 'missing; treated as unheld' });
+  if (spec === undefined || spec === null)
+    problems.push({ field: 'spec', kind: 'missing', problem: 'missing; treated as unheld' });
 
   let holderIdentity = '';
   if (typeof source.holderIdentity === 'string') holderIdentity = source.holderIdentity;
   else if (source.holderIdentity !== undefined && source.holderIdentity !== null) {
     problems.push({
       field: 'holderIdentity',
+      kind: 'not-a-string',
       problem: `not a string (${JSON.stringify(source.holderIdentity)}); treated as unheld`,
     });
   }
@@ -85,6 +93,7 @@ export function normalizeLeaseSpec(spec: unknown, wallNow: Date = new Date()): N
   if (durationUnusable && holderIdentity !== '') {
     problems.push({
       field: 'leaseDurationSeconds',
+      kind: 'unusable',
       problem: `${rawDuration === undefined ? 'missing' : JSON.stringify(rawDuration)}; the configured lease duration is assumed instead`,
     });
   }
@@ -96,6 +105,7 @@ export function normalizeLeaseSpec(spec: unknown, wallNow: Date = new Date()): N
   } else if (rawTransitions !== undefined && rawTransitions !== null) {
     problems.push({
       field: 'leaseTransitions',
+      kind: 'unusable',
       problem: `${JSON.stringify(rawTransitions)} is not a non-negative integer; 0 assumed`,
     });
   }
@@ -108,12 +118,20 @@ export function normalizeLeaseSpec(spec: unknown, wallNow: Date = new Date()): N
     leaseTransitions,
   };
   if (holderIdentity !== '' && record.renewTime === null) {
-    problems.push({ field: 'renewTime', problem: 'missing on a held lease; only changes of the record are observed' });
+    problems.push({
+      field: 'renewTime',
+      kind: 'missing',
+      problem: 'missing on a held lease; only changes of the record are observed',
+    });
+  }
+  if (holderIdentity !== '' && record.acquireTime === null) {
+    problems.push({ field: 'acquireTime', kind: 'missing', problem: 'missing on a held lease' });
   }
   if (typeof source.strategy === 'string' && source.strategy !== '') {
     record.strategy = source.strategy;
     problems.push({
       field: 'strategy',
+      kind: 'unsupported',
       problem: `coordinated leader election (${source.strategy}) is not supported; ignored and preserved`,
     });
   }
@@ -121,6 +139,7 @@ export function normalizeLeaseSpec(spec: unknown, wallNow: Date = new Date()): N
     record.preferredHolder = source.preferredHolder;
     problems.push({
       field: 'preferredHolder',
+      kind: 'unsupported',
       problem: `coordinated leader election is not supported; ${source.preferredHolder} is not preferred, value preserved`,
     });
   }

@@ -19,7 +19,11 @@ describe('kube-apiserver stopped and restarted under a leader', () => {
     const electors = [0, 1, 2].map((index) => {
       const events: (LeaderElectionEvent & { at: number })[] = [];
       const elector = new LeaderElector({
-        lock: new KubernetesLeaseLock({ kubeConfig: kubeConfigFor(`candidate-${index}`, plane), name, namespace: 'default' }),
+        lock: new KubernetesLeaseLock({
+          kubeConfig: kubeConfigFor(`candidate-${index}`, plane),
+          name,
+          namespace: 'default',
+        }),
         identity: `restart-${index}`,
         ...timings,
         logger: quiet,
@@ -38,7 +42,7 @@ describe('kube-apiserver stopped and restarted under a leader', () => {
       await plane.stopApiserver();
       await waitFor(() => term.signal.aborted, timings.leaseDuration + 1000, 'the term to end');
       const ended = leader.events.find((event) => event.type === 'stopped-leading')!;
-      expect(ended).toMatchObject({ reason: 'renew-deadline' });
+      expect(ended).toMatchObject({ reason: 'renew-failed' });
       const stepDownMs = ended.at - stoppedAt;
       expect(stepDownMs).toBeLessThanOrEqual(timings.renewDeadline + 50);
       expect(stepDownMs).toBeLessThan(timings.leaseDuration);

@@ -44,7 +44,7 @@ describe('faults on a real kube-apiserver', () => {
     expect(put.status).toBe(200);
     await waitFor(() => term.signal.aborted, timings.renewDeadline + 500, 'the term to end');
     const stopped = events.find((event) => event.type === 'stopped-leading')!;
-    expect(stopped).toMatchObject({ reason: 'lost' });
+    expect(stopped).toMatchObject({ reason: 'stolen' });
     expect(stopped.at - stolenAt).toBeLessThan(timings.renewDeadline);
     expect(events.some((event) => event.type === 'new-leader' && event.identity === 'thief')).toBe(true);
     expect(elector.isLeader).toBe(false);
@@ -59,6 +59,12 @@ describe('faults on a real kube-apiserver', () => {
     a.elector.start();
     await a.elector.waitForLeadership();
     b.elector.start();
+    // b has seen a's claim; a deletion must not let it treat the Lease as free.
+    await waitFor(
+      () => b.events.some((event) => event.type === 'new-leader' && event.identity === 'del-a'),
+      3000,
+      'b to observe a',
+    );
     const deleted = await rawRequest('DELETE', leasePath(name));
     expect(deleted.status).toBe(200);
     const leaders = () => [a.elector, b.elector].filter((elector) => elector.isLeader).length;
@@ -109,7 +115,9 @@ describe('faults on a real kube-apiserver', () => {
       timings.leaseDuration * 2 + 1000,
       'an update error',
     );
-    const update = events.filter((event): event is ElectorErrorEvent & { at: number } => event.type === 'error').at(-1)!;
+    const update = events
+      .filter((event): event is ElectorErrorEvent & { at: number } => event.type === 'error')
+      .at(-1)!;
     expect(update.error.message).toContain('cannot update');
     expect(update.error.reason).toBe('forbidden');
   }, 20_000);

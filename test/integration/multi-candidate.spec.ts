@@ -12,7 +12,11 @@ describe('several candidates on one Lease of a real kube-apiserver', () => {
       { length: 5 },
       (_, index) =>
         new LeaderElector({
-          lock: new KubernetesLeaseLock({ kubeConfig: kubeConfigFor(`candidate-${index}`), name, namespace: 'default' }),
+          lock: new KubernetesLeaseLock({
+            kubeConfig: kubeConfigFor(`candidate-${index}`),
+            name,
+            namespace: 'default',
+          }),
           identity: `five-${index}`,
           ...timings,
         }),

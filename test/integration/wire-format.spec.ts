@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { KubernetesLeaseLock, LeaderElector, type LeaderElectionEvent, type LeaseLock } from '../../lib/elector/index.js';
+import {
+  KubernetesLeaseLock,
+  LeaderElector,
+  type LeaderElectionEvent,
+  type LeaseLock,
+} from '../../lib/elector/index.js';
 import { kubeConfigFor, leasePath, rawRequest, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
@@ -26,7 +31,10 @@ describe('the Lease as written to a real kube-apiserver', () => {
   it('creates the Lease on first acquire with exactly the fields client-go writes', async () => {
     const name = uniqueLeaseName('wire');
     const verbs: string[] = [];
-    const lock = counted(new KubernetesLeaseLock({ kubeConfig: kubeConfigFor('admin'), name, namespace: 'default' }), verbs);
+    const lock = counted(
+      new KubernetesLeaseLock({ kubeConfig: kubeConfigFor('admin'), name, namespace: 'default' }),
+      verbs,
+    );
     const elector = new LeaderElector({ lock, identity: 'wire-a', ...timings, releaseOnStop: false });
     electors.push(elector);
     elector.start();
@@ -52,7 +60,10 @@ describe('the Lease as written to a real kube-apiserver', () => {
     const name = uniqueLeaseName('fast');
     const verbs: string[] = [];
     const events: LeaderElectionEvent[] = [];
-    const lock = counted(new KubernetesLeaseLock({ kubeConfig: kubeConfigFor('admin'), name, namespace: 'default' }), verbs);
+    const lock = counted(
+      new KubernetesLeaseLock({ kubeConfig: kubeConfigFor('admin'), name, namespace: 'default' }),
+      verbs,
+    );
     const elector = new LeaderElector({ lock, identity: 'fast-a', ...timings });
     electors.push(elector);
     elector.subscribe((event) => events.push(event));

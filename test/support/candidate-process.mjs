@@ -18,7 +18,8 @@ const elector = new LeaderElector({
   logger: { log: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) },
 });
 
-const print = (event) => process.stdout.write(`${JSON.stringify({ ...event, at: process.hrtime.bigint().toString() })}\n`);
+const print = (event) =>
+  process.stdout.write(`${JSON.stringify({ ...event, at: process.hrtime.bigint().toString() })}\n`);
 elector.subscribe((event) => {
   if (event.type === 'started-leading') print({ event: 'started', token: event.term.fencingToken });
   else if (event.type === 'stopped-leading') print({ event: 'stopped', reason: event.reason });

@@ -1,5 +1,5 @@
 import { KubeConfig } from '@kubernetes/client-node';
-import { apiRequest } from './control-plane/control-plane.mjs';
+import { apiRequest, type RawJson } from './control-plane/control-plane.mjs';
 
 /** Connection facts of the control plane started by jest's globalSetup. */
 export interface SharedControlPlane {
@@ -22,7 +22,10 @@ export function sharedControlPlane(): SharedControlPlane {
 }
 
 /** A client-node KubeConfig for one of the control plane's users. */
-export function kubeConfigFor(user = 'admin', plane: { kubeconfigs: Record<string, string> } = sharedControlPlane()): KubeConfig {
+export function kubeConfigFor(
+  user = 'admin',
+  plane: { kubeconfigs: Record<string, string> } = sharedControlPlane(),
+): KubeConfig {
   const path = plane.kubeconfigs[user];
   if (!path) throw new Error(`no kubeconfig for user ${user}`);
   const config = new KubeConfig();
@@ -37,7 +40,7 @@ export function rawRequest(
   body?: unknown,
   user = 'admin',
   plane: { server: string; tokens: Record<string, string> } = sharedControlPlane(),
-): Promise<{ status: number; text: string; json: any }> {
+): Promise<{ status: number; text: string; json: RawJson }> {
   return apiRequest(plane.server, plane.tokens[user], method, path, body);
 }
 
@@ -54,11 +57,16 @@ export function uniqueLeaseName(prefix: string): string {
 }
 
 /** Polls `condition` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(condition: () => T | Promise<T>, timeoutMs: number, what: string, stepMs = 20): Promise<T> {
+export async function waitFor<T>(
+  condition: () => T | Promise<T>,
+  timeoutMs: number,
+  what: string,
+  stepMs = 20,
+): Promise<Exclude<T, null | undefined | false | 0 | ''>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await condition();
-    if (value) return value;
+    if (value) return value as Exclude<T, null | undefined | false | 0 | ''>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, stepMs));
   }

@@ -1,3 +1,7 @@
+/** A decoded API server response body; tests read arbitrary fields from it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type RawJson = any;
+
 /** A running etcd + kube-apiserver pair on loopback. */
 export interface ControlPlane {
   server: string;
@@ -15,7 +19,7 @@ export interface ControlPlane {
     path: string,
     body?: unknown,
     user?: string,
-  ): Promise<{ status: number; text: string; json: any }>;
+  ): Promise<{ status: number; text: string; json: RawJson }>;
   stop(): Promise<void>;
 }
 
@@ -40,4 +44,4 @@ export function apiRequest(
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; text: string; json: any }>;
+): Promise<{ status: number; text: string; json: RawJson }>;

@@ -117,7 +117,11 @@ const RBAC = [
     kind: 'ClusterRole',
     metadata: { name: 'nle-lease-elector' },
     rules: [
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        verbs: ['get', 'list', 'watch', 'create', 'update'],
+      },
     ],
   },
   {
@@ -218,7 +222,11 @@ export async function startControlPlane(options = {}) {
     '--endpoint-reconciler-type=none',
     '--allow-privileged=true',
     ...(options.auditLog
-      ? [`--audit-policy-file=${join(dir, 'audit-policy.yaml')}`, `--audit-log-path=${auditPath}`, '--audit-log-mode=blocking']
+      ? [
+          `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+          `--audit-log-path=${auditPath}`,
+          '--audit-log-mode=blocking',
+        ]
       : []),
   ];
   const admin = users.find((user) => user.groups.includes('system:masters'));
@@ -288,7 +296,13 @@ export async function startControlPlane(options = {}) {
     await startApiserver();
     for (const object of RBAC) {
       const plural = object.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
-      const result = await apiRequest(server, admin.token, 'POST', `/apis/rbac.authorization.k8s.io/v1/${plural}`, object);
+      const result = await apiRequest(
+        server,
+        admin.token,
+        'POST',
+        `/apis/rbac.authorization.k8s.io/v1/${plural}`,
+        object,
+      );
       if (result.status !== 201 && result.status !== 409) {
         throw new Error(`creating ${object.kind} ${object.metadata.name}: HTTP ${result.status} ${result.text}`);
       }

@@ -10,6 +10,7 @@ export default async function globalSetup() {
     throw new Error(
       `Integration tests need a real kube-apiserver and etcd and could not start them:\n${error.message}\n` +
         'See README.md, "Tests and the local control plane".',
+      { cause: error },
     );
   }
   globalThis.__NLE_CONTROL_PLANE__ = plane;

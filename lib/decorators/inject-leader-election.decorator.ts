@@ -1,0 +1,7 @@
+import { Inject } from '@nestjs/common';
+import { DEFAULT_ELECTION, getLeaderElectionToken } from '../leader-election.constants.js';
+
+/** Injects the `LeaderElectionService` of election `election` (the default one when omitted). */
+export function InjectLeaderElection(election: string = DEFAULT_ELECTION): PropertyDecorator & ParameterDecorator {
+  return Inject(getLeaderElectionToken(election));
+}

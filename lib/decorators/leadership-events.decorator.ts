@@ -1,0 +1,32 @@
+import { DEFAULT_ELECTION, LEADERSHIP_EVENT_METADATA } from '../leader-election.constants.js';
+import type { LeadershipEventType } from '../interfaces/leadership-event.interface.js';
+
+/** What a handler decorator records on the method. */
+export interface LeadershipEventHandlerMetadata {
+  type: LeadershipEventType;
+  election: string;
+}
+
+function onLeadershipEvent(type: LeadershipEventType, election: string): MethodDecorator {
+  return (_target, _propertyKey, descriptor) => {
+    const method = descriptor.value as object;
+    const existing: LeadershipEventHandlerMetadata[] = Reflect.getOwnMetadata(LEADERSHIP_EVENT_METADATA, method) ?? [];
+    Reflect.defineMetadata(LEADERSHIP_EVENT_METADATA, [...existing, { type, election }], method);
+    return descriptor;
+  };
+}
+
+/** Calls the method with a `LeadershipEvent` each time this replica becomes leader of `election`. */
+export function OnLeadershipAcquired(election: string = DEFAULT_ELECTION): MethodDecorator {
+  return onLeadershipEvent('acquired', election);
+}
+
+/** Calls the method with a `LeadershipEvent` (with `reason`) each time this replica stops leading `election`. */
+export function OnLeadershipLost(election: string = DEFAULT_ELECTION): MethodDecorator {
+  return onLeadershipEvent('lost', election);
+}
+
+/** Calls the method with a `LeadershipEvent` whenever the observed holder of `election`'s Lease changes. */
+export function OnLeaderChanged(election: string = DEFAULT_ELECTION): MethodDecorator {
+  return onLeadershipEvent('leader-changed', election);
+}

@@ -1,0 +1,67 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+
+/** Log levels the module writes at; `silent` turns its logging off. */
+export type LeaderElectionLogLevel = 'debug' | 'log' | 'warn' | 'error' | 'silent';
+
+/** The part of a prom-client `Registry` the module uses (typed loosely so prom-client stays optional). */
+export interface PrometheusRegistryLike {
+  getSingleMetric(name: string): unknown;
+  registerMetric(metric: never): void;
+}
+
+/** Metrics settings; see the README's metrics table. */
+export interface LeaderElectionMetricsOptions {
+  /** Prefix for every metric name, for example `myapp_`. Default none. */
+  prefix?: string;
+  /** prom-client `Registry` to register in. Default: prom-client's global registry. */
+  registry?: PrometheusRegistryLike;
+}
+
+/** Options of `LeaderElectionModule.forRoot()` / `forRootAsync()`. Durations are milliseconds. */
+export interface LeaderElectionModuleOptions {
+  /** Name of the Lease (a DNS-1123 subdomain), for example `billing-leader`. Required. */
+  leaseName: string;
+  /** Namespace of the Lease. Default: `POD_NAMESPACE`, else the service-account namespace file, else `default`. */
+  namespace?: string;
+  /** Identity written as holder. Default `${POD_NAME || hostname}_${random}`, unique per process. */
+  identity?: string;
+  /** How long followers wait after the last observed renewal before taking over. Whole seconds. Default 15000. */
+  leaseDuration?: number;
+  /** The leader steps down if it could not renew for this long. Default 10000. */
+  renewDeadline?: number;
+  /** Pause between attempts. Default 2000. */
+  retryPeriod?: number;
+  /**
+   * Kubernetes client configuration. Default: `KubeConfig.loadFromDefault()`
+   * (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account); if
+   * none of those exists, bootstrap fails unless `standalone` is set.
+   */
+  kubeConfig?: KubeConfig | (() => KubeConfig | Promise<KubeConfig>);
+  /**
+   * Elect without Kubernetes: an in-memory Lease, so this replica always
+   * leads. For local development only; a warning says so at startup.
+   */
+  standalone?: boolean;
+  /** Release the Lease on shutdown so another replica takes over at once. Default true. */
+  releaseOnShutdown?: boolean;
+  /** Upper bound on waiting for in-flight `@OnlyWhenLeader` calls at shutdown. Default 10000. */
+  shutdownDrainTimeout?: number;
+  /**
+   * Block `onApplicationBootstrap` until this replica leads. `true` waits
+   * forever; a number waits at most that many ms and then fails the bootstrap.
+   * Default false.
+   */
+  awaitLeadershipOnBootstrap?: boolean | number;
+  /** Lowest level logged. Default `log`. */
+  logLevel?: LeaderElectionLogLevel;
+  /** Prometheus metrics through prom-client; `false` turns them off. Default true. */
+  metrics?: boolean | LeaderElectionMetricsOptions;
+}
+
+/** Extra options of `forRoot()` / `forRootAsync()` that shape the module rather than the election. */
+export interface LeaderElectionModuleExtras {
+  /** Registers the module globally so `@OnlyWhenLeader()` works in every module. Default true. */
+  isGlobal?: boolean;
+  /** Name of this election when the app runs several (each with its own Lease). Default `default`. */
+  name?: string;
+}

@@ -1,0 +1,203 @@
+import 'reflect-metadata';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { Injectable, Logger, Module } from '@nestjs/common';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  InjectLeaderElection,
+  LeaderElectionModule,
+  LeaderElectionService,
+  OnLeadershipAcquired,
+  OnLeadershipLost,
+  OnlyWhenLeader,
+  type LeadershipEvent,
+} from '../../lib/index.js';
+
+const standalone = { leaseName: 'unit-leader', standalone: true, logLevel: 'silent' as const };
+
+@Injectable()
+class Jobs {
+  runs: string[] = [];
+  events: LeadershipEvent[] = [];
+
+  @Interval(20)
+  @OnlyWhenLeader()
+  wrapperBelow(): void {
+    this.runs.push('below');
+  }
+
+  @OnlyWhenLeader()
+  @Interval(20)
+  wrapperAbove(): void {
+    this.runs.push('above');
+  }
+
+  @OnlyWhenLeader()
+  async asyncJob(): Promise<string> {
+    return 'ran';
+  }
+
+  @OnLeadershipAcquired()
+  onAcquired(event: LeadershipEvent): void {
+    this.events.push(event);
+  }
+
+  @OnLeadershipLost()
+  onLost(event: LeadershipEvent): void {
+    this.events.push(event);
+    throw new Error('a broken handler must not break the elector');
+  }
+}
+
+async function compile(imports: unknown[], providers: unknown[] = [Jobs]): Promise<TestingModule> {
+  const moduleRef = await Test.createTestingModule({
+    imports: imports as never[],
+    providers: providers as never[],
+  }).compile();
+  return moduleRef;
+}
+
+describe('LeaderElectionModule (standalone, no Kubernetes)', () => {
+  const open: TestingModule[] = [];
+  const savedEnv = { ...process.env };
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close()));
+    process.env = { ...savedEnv };
+    jest.restoreAllMocks();
+  });
+
+  it('forRoot: leads, runs @OnlyWhenLeader jobs in both decorator orders and fires events with payloads', async () => {
+    const moduleRef = await compile([ScheduleModule.forRoot(), LeaderElectionModule.forRoot(standalone)]);
+    open.push(moduleRef);
+    await moduleRef.init();
+    const service = moduleRef.get(LeaderElectionService);
+    const term = await service.waitForLeadership();
+    expect(service.isLeader).toBe(true);
+    expect(service.leader).toBe(service.identity);
+    const jobs = moduleRef.get(Jobs);
+    const deadline = Date.now() + 3000;
+    while (!(jobs.runs.includes('below') && jobs.runs.includes('above')) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(jobs.runs).toContain('below');
+    expect(jobs.runs).toContain('above');
+    await expect(jobs.asyncJob()).resolves.toBe('ran');
+    expect(jobs.events[0]).toMatchObject({
+      type: 'acquired',
+      election: 'default',
+      lease: 'unit-leader',
+      identity: service.identity,
+      holder: service.identity,
+      fencingToken: term.fencingToken,
+    });
+    expect(jobs.events[0].timestamp).toBeInstanceOf(Date);
+
+    await moduleRef.close();
+    open.splice(0);
+    expect(term.signal.aborted).toBe(true);
+    expect(jobs.events.at(-1)).toMatchObject({ type: 'lost', reason: 'shutdown' });
+    expect(service.isLeader).toBe(false);
+    await expect(jobs.asyncJob()).resolves.toBeUndefined();
+  });
+
+  it('keeps @nestjs/schedule metadata and the method name on the wrapper, whatever the order', () => {
+    for (const method of [Jobs.prototype.wrapperBelow, Jobs.prototype.wrapperAbove]) {
+      // @nestjs/schedule's own metadata keys (schedule.constants).
+      expect(Reflect.getMetadata('SCHEDULER_TYPE', method)).toBeDefined();
+      expect(Reflect.getMetadata('SCHEDULE_INTERVAL_OPTIONS', method)).toMatchObject({ timeout: 20 });
+    }
+    expect(Jobs.prototype.wrapperBelow.name).toBe('wrapperBelow');
+    expect(Jobs.prototype.wrapperAbove.name).toBe('wrapperAbove');
+  });
+
+  it('warns once that standalone mode always leads', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const moduleRef = await compile([LeaderElectionModule.forRoot({ ...standalone, logLevel: 'warn' })], []);
+    open.push(moduleRef);
+    await moduleRef.init();
+    const standaloneWarnings = warn.mock.calls.filter(([message]) => String(message).includes('standalone mode'));
+    expect(standaloneWarnings).toHaveLength(1);
+  });
+
+  it('forRootAsync with useFactory + inject, useClass and useExisting', async () => {
+    @Injectable()
+    class Settings {
+      createLeaderElectionOptions() {
+        return standalone;
+      }
+    }
+    @Module({ providers: [Settings], exports: [Settings] })
+    class SettingsModule {}
+
+    const forms = [
+      LeaderElectionModule.forRootAsync({
+        imports: [SettingsModule],
+        inject: [Settings],
+        useFactory: (settings: Settings) => settings.createLeaderElectionOptions(),
+      }),
+      LeaderElectionModule.forRootAsync({ useClass: Settings }),
+      LeaderElectionModule.forRootAsync({ imports: [SettingsModule], useExisting: Settings }),
+    ];
+    for (const form of forms) {
+      const moduleRef = await compile([form], []);
+      open.push(moduleRef);
+      await moduleRef.init();
+      const service = moduleRef.get(LeaderElectionService);
+      await service.waitForLeadership();
+      expect(service.elector.options.lock.name).toBe('unit-leader');
+    }
+  });
+
+  it('two named elections in one app have their own services and Leases', async () => {
+    @Injectable()
+    class Named {
+      constructor(
+        @InjectLeaderElection('billing') readonly billing: LeaderElectionService,
+        @InjectLeaderElection('reports') readonly reports: LeaderElectionService,
+      ) {}
+    }
+    const moduleRef = await compile(
+      [
+        LeaderElectionModule.forRoot({ ...standalone, leaseName: 'billing', name: 'billing' }),
+        LeaderElectionModule.forRoot({ ...standalone, leaseName: 'reports', name: 'reports' }),
+      ],
+      [Named],
+    );
+    open.push(moduleRef);
+    await moduleRef.init();
+    const named = moduleRef.get(Named);
+    expect(named.billing).not.toBe(named.reports);
+    expect(named.billing.election).toBe('billing');
+    expect(named.reports.elector.options.lock.name).toBe('reports');
+    await Promise.all([named.billing.waitForLeadership(), named.reports.waitForLeadership()]);
+  });
+
+  it.each([
+    [{ ...standalone, leaseDuration: 1000, renewDeadline: 1000 }, 'leaseDuration'],
+    [{ ...standalone, leaseName: 'Not_A_Name' }, 'leaseName'],
+    [{ ...standalone, retryPeriod: -1 }, 'retryPeriod'],
+    [{ ...standalone, leaseDurationMs: 5 }, 'leaseDurationMs'],
+    [{ ...standalone, logLevel: 'loud' }, 'logLevel'],
+    [{ ...standalone, namespace: 'Bad Namespace' }, 'namespace'],
+    [{ ...standalone, awaitLeadershipOnBootstrap: -5 }, 'awaitLeadershipOnBootstrap'],
+  ])('fails the bootstrap naming the invalid field (%#: %s)', async (options, field) => {
+    await expect(compile([LeaderElectionModule.forRoot(options as never)], [])).rejects.toThrow(`\`${field}\``);
+  });
+
+  it('fails the bootstrap with instructions when there is no Kubernetes configuration and standalone is off', async () => {
+    process.env.HOME = mkdtempSync(join(tmpdir(), 'nle-home-'));
+    delete process.env.KUBECONFIG;
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    delete process.env.KUBERNETES_SERVICE_PORT;
+    const attempt = compile([LeaderElectionModule.forRoot({ leaseName: 'no-config', logLevel: 'silent' })], []);
+    await expect(attempt).rejects.toThrow(/no Kubernetes configuration found.*standalone: true/s);
+  });
+
+  it('throws a clear error when @OnlyWhenLeader is used outside a Nest provider', () => {
+    const orphan = new Jobs();
+    expect(() => orphan.wrapperAbove()).toThrow(/no LeaderElectionService was injected/);
+  });
+});
