@@ -31,6 +31,8 @@ interface LiveTerm {
 
 const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found', 'other']);
 const ERROR_LOG_REPEAT_MS = 60_000;
+const CONFIG_ERRORS_BEFORE_BACKOFF = 3;
+const MAX_BACKOFF_FACTOR = 4;
 
 /**
  * Elects one leader among candidates sharing a Lease, with client-go's
@@ -257,11 +259,18 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * client-go's jittered retry period. Repeated configuration errors (RBAC,
+   * invalid, missing namespace) back off up to 4x, but only after a few in a
+   * row: an apiserver that is starting up answers 403 for a moment, and that
+   * must not delay recovery.
+   */
   private acquireDelay(): number {
-    const { retryPeriod, leaseDuration, random } = this.options;
+    const { retryPeriod, random } = this.options;
+    const configErrors = this.lastErrorWasConfig ? this.consecutiveErrors : 0;
     const base =
-      this.consecutiveErrors > 0 && this.lastErrorWasConfig
-        ? Math.min(leaseDuration, retryPeriod * 2 ** Math.min(this.consecutiveErrors - 1, 10))
+      configErrors > CONFIG_ERRORS_BEFORE_BACKOFF
+        ? retryPeriod * Math.min(2 ** (configErrors - CONFIG_ERRORS_BEFORE_BACKOFF), MAX_BACKOFF_FACTOR)
         : retryPeriod;
     return base + random() * JITTER_FACTOR * base;
   }

@@ -52,7 +52,12 @@ export function formatMicroTime(time: Date): string {
 function readTime(raw: unknown, field: string, problems: LeaseRecordProblem[], wallNow: Date): string | null {
   if (raw === undefined || raw === null) return null;
   const text =
-    raw instanceof Date ? (Number.isNaN(raw.getTime()) ? 'Invalid Date' : formatMicroTime(raw)) : String(raw);
+    // A Date from another realm (vm contexts) fails `instanceof`, so test the tag.
+    Object.prototype.toString.call(raw) === '[object Date]'
+      ? Number.isNaN((raw as Date).getTime())
+        ? 'Invalid Date'
+        : formatMicroTime(raw as Date)
+      : String(raw);
   if (!MICRO_TIME_PATTERN.test(text) || Number.isNaN(Date.parse(text))) {
     problems.push({ field, kind: 'unparsable', problem: `unparsable time ${JSON.stringify(text)}` });
     return text;

@@ -345,6 +345,20 @@ describe('stopped-leading', () => {
     expect(memory.peek()).toMatchObject({ holderIdentity: 'bing' });
   });
 
+  it('starts no term when stop() comes while a winning acquire is in flight, and still releases', async () => {
+    const { clock, lock, elector, started, stopped, stored, stop } = candidate('baz');
+    lock.delay('create', 300);
+    elector.start();
+    await clock.advance(100);
+    expect(lock.inFlight().map((call) => call.verb)).toEqual(['create']);
+    await stop();
+    expect(lock.calls).toEqual(['get', 'create', 'get', 'update']);
+    expect(started()).toHaveLength(0);
+    expect(stopped()).toHaveLength(0);
+    expect(elector.isLeader).toBe(false);
+    expect(stored()).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1 });
+  });
+
   it('fires once when a loss is followed by stop()', async () => {
     const { clock, memory, elector, stopped, heldBy, stop } = candidate('baz');
     elector.start();
@@ -613,6 +627,21 @@ describe('fencing tokens', () => {
 });
 
 describe('candidacy and errors', () => {
+  it("does not re-create a deleted Lease while the last holder's claim is still valid", async () => {
+    const { clock, memory, lock, elector, heldBy, stored } = candidate('baz');
+    memory.overwrite(heldBy('bing', { leaseDurationSeconds: 3, leaseTransitions: 4 }));
+    elector.start();
+    await clock.flush();
+    memory.delete();
+    await clock.advanceTo(2999);
+    expect(new Set(lock.calls)).toEqual(new Set(['get']));
+    expect(memory.peek()).toBeNull();
+    await clock.advanceTo(3000);
+    expect(lock.calls.slice(-2)).toEqual(['get', 'create']);
+    expect(elector.isLeader).toBe(true);
+    expect(stored().leaseTransitions).toBe(5);
+  });
+
   it('goes back to candidacy after losing and re-acquires when the other holder goes silent', async () => {
     const { clock, memory, lock, elector, stopped, heldBy } = candidate('baz');
     elector.start();
@@ -656,7 +685,8 @@ describe('candidacy and errors', () => {
     elector.start();
     await clock.advanceTo(60_000);
     const starts = lock.log.map((call) => call.startedAt);
-    expect(starts.slice(0, 6)).toEqual([0, 250, 750, 1750, 3750, 5750]);
+    // Three tries at the normal cadence (a starting apiserver answers 403 briefly), then 2x, then 4x at most.
+    expect(starts.slice(0, 8)).toEqual([0, 250, 500, 750, 1250, 2250, 3250, 4250]);
     const errors = logs.filter((line) => line.level === 'error' && line.message.includes('forbidden'));
     expect(errors).toHaveLength(1);
     expect(events.filter((event) => event.type === 'error')).toHaveLength(starts.length);
@@ -665,6 +695,19 @@ describe('candidacy and errors', () => {
     expect(logs.filter((line) => line.level === 'error' && line.message.includes('forbidden'))).toHaveLength(2);
     lock.clearFailures();
     await clock.advanceUntil(() => elector.isLeader, 5000);
+  });
+
+  it('never backs off on transient errors (timeouts, 5xx): a follower keeps its normal cadence', async () => {
+    const { clock, lock, elector } = candidate('baz');
+    lock.failAlways('get', new LeaseUnavailableError('503 from apiserver', { status: 503 }));
+    elector.start();
+    await clock.advanceTo(30_000);
+    const starts = lock.log.map((call) => call.startedAt);
+    const gaps = starts.slice(1).map((at, i) => at - starts[i]);
+    expect(new Set(gaps)).toEqual(new Set([TIMING.retryPeriod]));
+    lock.clearFailures();
+    await clock.advance(TIMING.retryPeriod);
+    expect(elector.isLeader).toBe(true);
   });
 
   it('adds up to 1.2 x retryPeriod of jitter to acquire retries only', async () => {

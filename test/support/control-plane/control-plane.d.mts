@@ -7,7 +7,7 @@ export interface ControlPlane {
   server: string;
   dir: string;
   etcdUrl: string;
-  /** Kubeconfig file per user: admin, limited, candidate-0..7. */
+  /** Kubeconfig file per user: admin, limited, candidate-0..7 (or as many as `candidates`). */
   kubeconfigs: Record<string, string>;
   tokens: Record<string, string>;
   auditLogPath?: string;
@@ -30,8 +30,13 @@ export interface ControlPlaneUser {
 
 export const DEFAULT_USERS: ControlPlaneUser[];
 
+/** admin, limited and `candidates` (default 8) users `candidate-0`..`candidate-<n-1>`. */
+export function defaultUsers(candidates?: number): ControlPlaneUser[];
+
 export function startControlPlane(options?: {
   users?: ControlPlaneUser[];
+  /** Number of `candidate-N` users in the default user list (8); ignored when `users` is given. */
+  candidates?: number;
   dir?: string;
   keep?: boolean;
   auditLog?: boolean;

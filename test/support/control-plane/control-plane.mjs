@@ -12,12 +12,17 @@ import { ensureBinaries } from './binaries.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** Users every control plane has. `admin` is in system:masters; `limited` may only read leases. */
-export const DEFAULT_USERS = [
-  { name: 'admin', groups: ['system:masters'] },
-  { name: 'limited', groups: ['lease-readers'] },
-  ...Array.from({ length: 8 }, (_, index) => ({ name: `candidate-${index}`, groups: ['lease-electors'] })),
-];
+/** `admin` (system:masters), `limited` (may only read leases) and `candidate-0`..`candidate-<count-1>` (lease electors). */
+export function defaultUsers(candidates = 8) {
+  return [
+    { name: 'admin', groups: ['system:masters'] },
+    { name: 'limited', groups: ['lease-readers'] },
+    ...Array.from({ length: candidates }, (_, index) => ({ name: `candidate-${index}`, groups: ['lease-electors'] })),
+  ];
+}
+
+/** Users every control plane has by default: admin, limited, candidate-0..7. */
+export const DEFAULT_USERS = defaultUsers();
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -137,7 +142,11 @@ const RBAC = [
  * Starts etcd and kube-apiserver on free loopback ports and waits until the
  * apiserver is ready and the `default` namespace exists.
  *
- * @param {{ users?: {name: string, groups: string[]}[], dir?: string, log?: (m: string) => void, auditLog?: boolean }} [options]
+ * `candidates` sets how many `candidate-N` users the default user list has
+ * (8 unless given; ignored when `users` is given), e.g. one per process in a
+ * benchmark that tells candidates apart in the audit log.
+ *
+ * @param {{ users?: {name: string, groups: string[]}[], candidates?: number, dir?: string, log?: (m: string) => void, auditLog?: boolean }} [options]
  */
 export async function startControlPlane(options = {}) {
   const log = options.log ?? ((message) => process.stderr.write(`[control-plane] ${message}\n`));
@@ -164,7 +173,7 @@ export async function startControlPlane(options = {}) {
   const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
   const server = `https://127.0.0.1:${apiPort}`;
 
-  const users = (options.users ?? DEFAULT_USERS).map((user) => ({
+  const users = (options.users ?? defaultUsers(options.candidates)).map((user) => ({
     ...user,
     token: `${user.name}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`,
   }));
