@@ -223,7 +223,13 @@ describe('LeaderElectionModule against a real kube-apiserver', () => {
     const now = new Date().toISOString().replace('Z', '000Z');
     const seeded = await rawRequest('POST', '/apis/coordination.k8s.io/v1/namespaces/default/leases', {
       metadata: { name: reports },
-      spec: { holderIdentity: 'replica-2', leaseDurationSeconds: 30, renewTime: now, acquireTime: now, leaseTransitions: 0 },
+      spec: {
+        holderIdentity: 'replica-2',
+        leaseDurationSeconds: 30,
+        renewTime: now,
+        acquireTime: now,
+        leaseTransitions: 0,
+      },
     });
     expect(seeded.status).toBe(201);
     const one = await app('replica-1', 'candidate-4');
