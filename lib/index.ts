@@ -6,3 +6,5 @@ export { DEFAULT_ELECTION, getLeaderElectionToken } from './leader-election.cons
 export { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition.js';
 export * from './leader-election.module.js';
 export * from './leader-election.service.js';
+export * from './health/leader-election.health-rules.js';
+export * from './metrics/index.js';

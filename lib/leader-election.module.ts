@@ -11,6 +11,11 @@ import {
 import { createElector, levelled } from './leader-election.options.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { LeadershipEventsExplorer } from './leadership-events.explorer.js';
+import {
+  getMetricToken,
+  LEADER_ELECTION_METRIC_NAMES,
+  LeaderElectionMetrics,
+} from './metrics/leader-election.metrics.js';
 
 /**
  * Leader election among the replicas of a service over a Kubernetes Lease.
@@ -23,7 +28,7 @@ import { LeadershipEventsExplorer } from './leadership-events.explorer.js';
 export class LeaderElectionModule extends ConfigurableLeaderElectionModule {
   /** Registers an election with static options. */
   static override forRoot(options: typeof LEADER_ELECTION_OPTIONS_TYPE): DynamicModule {
-    return LeaderElectionModule.withElection(super.forRoot(options), options.name);
+    return LeaderElectionModule.withElection(super.forRoot(options), options.name, options);
   }
 
   /** Registers an election whose options come from a factory, class or existing provider. */
@@ -31,7 +36,11 @@ export class LeaderElectionModule extends ConfigurableLeaderElectionModule {
     return LeaderElectionModule.withElection(super.forRootAsync(options), options.name);
   }
 
-  private static withElection(definition: DynamicModule, name: string = DEFAULT_ELECTION): DynamicModule {
+  private static withElection(
+    definition: DynamicModule,
+    name: string = DEFAULT_ELECTION,
+    staticOptions?: LeaderElectionModuleOptions,
+  ): DynamicModule {
     if (typeof name !== 'string' || name.trim() === '') {
       throw new Error('LeaderElectionModule: `name` must be a non-empty string when given.');
     }
@@ -72,7 +81,34 @@ export class LeaderElectionModule extends ConfigurableLeaderElectionModule {
           ),
       },
     ];
-    const exports = [...(definition.exports ?? []), token];
+    const metricsToken = `LeaderElectionMetrics:${name}`;
+    providers.push({
+      provide: metricsToken,
+      inject: [token, LEADER_ELECTION_MODULE_OPTIONS],
+      useFactory: async (service: LeaderElectionService, options: LeaderElectionModuleOptions) => {
+        if (options?.metrics === false) return null;
+        const metricsOptions = typeof options?.metrics === 'object' ? options.metrics : {};
+        return LeaderElectionMetrics.create(
+          service.elector,
+          metricsOptions,
+          levelled(new Logger(loggerContext), options?.logLevel),
+        );
+      },
+    });
+    // @willsoto/nestjs-prometheus token names, so `@InjectMetric(name)` works; prefixed names too when known statically.
+    const prefix = typeof staticOptions?.metrics === 'object' ? (staticOptions.metrics.prefix ?? '') : '';
+    const metricTokens: string[] = [];
+    for (const metricName of LEADER_ELECTION_METRIC_NAMES) {
+      for (const tokenName of new Set([metricName, `${prefix}${metricName}`])) {
+        metricTokens.push(getMetricToken(tokenName));
+        providers.push({
+          provide: getMetricToken(tokenName),
+          inject: [metricsToken],
+          useFactory: (metrics: LeaderElectionMetrics | null) => metrics?.metric(metricName) ?? null,
+        });
+      }
+    }
+    const exports = [...(definition.exports ?? []), token, ...metricTokens];
     if (name === DEFAULT_ELECTION) {
       providers.push({ provide: LeaderElectionService, useExisting: token });
       exports.push(LeaderElectionService);

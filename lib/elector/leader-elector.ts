@@ -24,6 +24,33 @@ export interface StopOptions {
   drain?: () => Promise<void>;
 }
 
+/** The last failed API call, as kept for health checks. */
+export interface ElectorErrorRecord {
+  operation: ElectorOperation;
+  reason: LeaseLockError['reason'];
+  message: string;
+  /** Monotonic ms (the elector's clock). */
+  at: number;
+}
+
+/** A snapshot of the elector's progress, for health checks and debugging. Times are monotonic ms. */
+export interface ElectorDiagnostics {
+  state: ElectorState;
+  isLeader: boolean;
+  /** When `start()` was called, or null. */
+  startedAt: number | null;
+  /** When the last acquire/renew attempt finished, successful or not, or null. */
+  lastAttemptCompletedAt: number | null;
+  /** Send time of the last successful write by this candidate (acquire or renew), or null. */
+  lastSuccessfulWriteSentAt: number | null;
+  /** The most recent failed call (conflicts excluded), or null. */
+  lastError: ElectorErrorRecord | null;
+  /** Since when calls have failed with the same reason without a success in between, or null. */
+  errorStreak: { reason: LeaseLockError['reason']; since: number; count: number } | null;
+  /** Set when the election loop died of an unexpected exception. */
+  loopError: string | null;
+}
+
 interface LiveTerm {
   term: LeadershipTerm;
   controller: AbortController;
@@ -61,6 +88,11 @@ export class LeaderElector {
   private deadlineTimer: TimerHandle | null = null;
   private holdForDrain = false;
   private renewAttemptedSinceSuccess = false;
+  private startedAt: number | null = null;
+  private lastAttemptCompletedAt: number | null = null;
+  private lastError: ElectorErrorRecord | null = null;
+  private errorStreak: { reason: LeaseLockError['reason']; since: number; count: number } | null = null;
+  private loopError: string | null = null;
   private stopRequested = false;
   private wakeController = new AbortController();
   private loop: Promise<void> | null = null;
@@ -134,8 +166,10 @@ export class LeaderElector {
       `candidate ${this.identity} for lease ${this.options.lock.describe()} ` +
         `(lease ${this.options.leaseDuration}ms, renew deadline ${this.options.renewDeadline}ms, retry ${this.options.retryPeriod}ms)`,
     );
+    this.startedAt = this.options.clock.now();
     this.loop = this.run().catch((error: unknown) => {
-      this.options.logger.error(`elector loop crashed: ${(error as Error)?.stack ?? String(error)}`);
+      this.loopError = (error as Error)?.stack ?? String(error);
+      this.options.logger.error(`elector loop crashed: ${this.loopError}`);
       this.endTerm('shutdown');
       this.stateValue = 'stopped';
     });
@@ -270,7 +304,14 @@ export class LeaderElector {
     const configErrors = this.lastErrorWasConfig ? this.consecutiveErrors : 0;
     const base =
       configErrors > CONFIG_ERRORS_BEFORE_BACKOFF
-        ? retryPeriod * Math.min(2 ** (configErrors - CONFIG_ERRORS_BEFORE_BACKOFF), MAX_BACKOFF_FACTOR)
+        ? Math.max(
+            retryPeriod,
+            Math.min(
+              retryPeriod * Math.min(2 ** (configErrors - CONFIG_ERRORS_BEFORE_BACKOFF), MAX_BACKOFF_FACTOR),
+              // Keep a full jittered pause under leaseDuration, so the health check never mistakes backoff for a wedge.
+              this.options.leaseDuration / (1 + JITTER_FACTOR),
+            ),
+          )
         : retryPeriod;
     return base + random() * JITTER_FACTOR * base;
   }
@@ -288,8 +329,24 @@ export class LeaderElector {
     const attempt = this.tryAcquireOrRenew(operation);
     this.inFlight = attempt;
     return attempt.finally(() => {
+      this.lastAttemptCompletedAt = this.options.clock.now();
       if (this.inFlight === attempt) this.inFlight = null;
     });
+  }
+
+  /** Progress snapshot for health checks: see {@link ElectorDiagnostics}. */
+  get diagnostics(): ElectorDiagnostics {
+    const isLeader = this.isLeader;
+    return {
+      state: this.stateValue,
+      isLeader,
+      startedAt: this.startedAt,
+      lastAttemptCompletedAt: this.lastAttemptCompletedAt,
+      lastSuccessfulWriteSentAt: Number.isFinite(this.lastRenewSentAt) ? this.lastRenewSentAt : null,
+      lastError: this.lastError,
+      errorStreak: this.errorStreak ? { ...this.errorStreak } : null,
+      loopError: this.loopError,
+    };
   }
 
   /** client-go's tryAcquireOrRenew: fast path for a leader, else GET then CREATE or UPDATE. */
@@ -331,6 +388,7 @@ export class LeaderElector {
       const lastHolder = this.observed?.record.holderIdentity ?? '';
       if (!leading && lastHolder !== '' && lastHolder !== this.identity && this.observedValid()) {
         this.consecutiveErrors = 0;
+        this.errorStreak = null;
         return false;
       }
       const now = formatMicroTime(clock.wallNow());
@@ -358,6 +416,7 @@ export class LeaderElector {
     const old = current.record;
     if (old.holderIdentity !== '' && old.holderIdentity !== this.identity && this.observedValid()) {
       this.consecutiveErrors = 0;
+      this.errorStreak = null;
       return false;
     }
 
@@ -410,6 +469,7 @@ export class LeaderElector {
   ): void {
     const { clock } = this.options;
     this.consecutiveErrors = 0;
+    this.errorStreak = null;
     this.lastErrorLog = null;
     this.setObserved(written, clock.now());
     const stillLeading = this.live !== null || this.holdForDrain;
@@ -425,6 +485,12 @@ export class LeaderElector {
 
   private fail(operation: ElectorOperation, error: LeaseLockError): false {
     this.consecutiveErrors++;
+    if (error.reason !== 'conflict') {
+      const at = this.options.clock.now();
+      this.lastError = { operation, reason: error.reason, message: error.message, at };
+      if (this.errorStreak?.reason === error.reason) this.errorStreak.count++;
+      else this.errorStreak = { reason: error.reason, since: at, count: 1 };
+    }
     this.lastErrorWasConfig = CONFIG_ERROR_REASONS.has(error.reason);
     this.emit({ type: 'error', operation, error });
     this.logError(operation, error);

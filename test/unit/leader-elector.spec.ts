@@ -685,8 +685,11 @@ describe('candidacy and errors', () => {
     elector.start();
     await clock.advanceTo(60_000);
     const starts = lock.log.map((call) => call.startedAt);
-    // Three tries at the normal cadence (a starting apiserver answers 403 briefly), then 2x, then 4x at most.
-    expect(starts.slice(0, 8)).toEqual([0, 250, 500, 750, 1250, 2250, 3250, 4250]);
+    // Three tries at the normal cadence (a starting apiserver answers 403 briefly), then 2x, then 4x at most,
+    // but never so long that a jittered pause exceeds leaseDuration (2000 / 2.2 here).
+    const cap = 2000 / 2.2;
+    const expected = [0, 250, 500, 750, 1250, 1250 + cap, 1250 + 2 * cap, 1250 + 3 * cap];
+    starts.slice(0, 8).forEach((start, index) => expect(start).toBeCloseTo(expected[index], 6));
     const errors = logs.filter((line) => line.level === 'error' && line.message.includes('forbidden'));
     expect(errors).toHaveLength(1);
     expect(events.filter((event) => event.type === 'error')).toHaveLength(starts.length);
