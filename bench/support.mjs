@@ -158,12 +158,17 @@ export class Fleet {
     return [...leading].filter((identity) => alive.has(identity));
   }
 
-  /** Most candidates leading at once by their events, over the whole run (a killed leader counts until it died). */
-  maxConcurrentLeaders() {
+  /**
+   * Most candidates leading at once by their started/stopped events, among
+   * events that pass `include` (all by default). A SIGKILLed leader never
+   * prints stopped, so leave its later events out rather than count it.
+   */
+  maxConcurrentLeaders(include = () => true) {
     const points = [];
     for (const event of this.events) {
-      if (event.event === 'started') points.push({ at: event.at, delta: 1, who: event.candidate });
-      if (event.event === 'stopped') points.push({ at: event.at, delta: -1, who: event.candidate });
+      if (!include(event)) continue;
+      if (event.event === 'started') points.push({ at: event.at, delta: 1 });
+      if (event.event === 'stopped') points.push({ at: event.at, delta: -1 });
     }
     points.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.delta - b.delta));
     let current = 0;

@@ -1,0 +1,37 @@
+import { Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
+import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { LeaderElectionModule } from 'nestjs-lease-election';
+import { LeaderElectionHealthIndicator } from 'nestjs-lease-election/terminus';
+import { HealthController } from './health.controller.js';
+import { LeaderController } from './leader.controller.js';
+import { LeadershipListener } from './leadership.listener.js';
+import { ReportJob } from './report.job.js';
+import { TelemetryService } from './telemetry.service.js';
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({ isGlobal: true }),
+    ScheduleModule.forRoot(),
+    PrometheusModule.register(),
+    TerminusModule,
+    LeaderElectionModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService) => ({
+        leaseName: config.get<string>('LEASE_NAME', 'sample-leader'),
+        namespace: config.get<string>('LEASE_NAMESPACE'),
+        identity: config.get<string>('POD_NAME'),
+        leaseDuration: Number(config.get('LEASE_DURATION_MS', 15_000)),
+        renewDeadline: Number(config.get('RENEW_DEADLINE_MS', 10_000)),
+        retryPeriod: Number(config.get('RETRY_PERIOD_MS', 2_000)),
+        standalone: config.get('STANDALONE') === 'true',
+        logLevel: config.get('LOG_LEVEL', 'log'),
+      }),
+    }),
+  ],
+  controllers: [LeaderController, HealthController],
+  providers: [ReportJob, LeadershipListener, TelemetryService, LeaderElectionHealthIndicator],
+})
+export class AppModule {}

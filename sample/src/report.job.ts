@@ -1,0 +1,47 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { Cron, Interval } from '@nestjs/schedule';
+import { LeaderElectionService, OnlyWhenLeader } from 'nestjs-lease-election';
+import { TelemetryService } from './telemetry.service.js';
+
+/** Leader-only jobs: a cron report and a frequent reconcile loop. */
+@Injectable()
+export class ReportJob {
+  private readonly logger = new Logger(ReportJob.name);
+  /** How many times this replica ran each job (shown by GET /leader). */
+  readonly runs = { report: 0, reconcile: 0 };
+
+  constructor(
+    private readonly election: LeaderElectionService,
+    private readonly telemetry: TelemetryService,
+  ) {}
+
+  /** Every 10 seconds, on the leader only. */
+  @Cron(process.env.REPORT_CRON ?? '*/10 * * * * *')
+  @OnlyWhenLeader()
+  async report(): Promise<void> {
+    this.runs.report++;
+    const term = this.election.term;
+    this.logger.log(`report #${this.runs.report} (fencing token ${term?.fencingToken})`);
+  }
+
+  /** A short reconcile step; it stops early when the term ends. */
+  @OnlyWhenLeader()
+  @Interval(Number(process.env.RECONCILE_INTERVAL_MS ?? 1000))
+  async reconcile(): Promise<void> {
+    const term = this.election.term;
+    if (!term) return;
+    this.runs.reconcile++;
+    this.telemetry.record('work-begin', this.election.identity, { token: term.fencingToken });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Number(process.env.RECONCILE_WORK_MS ?? 200));
+      term.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.telemetry.record('work-end', this.election.identity, {
+      token: term.fencingToken,
+      aborted: term.signal.aborted,
+    });
+  }
+}
