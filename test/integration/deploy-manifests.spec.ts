@@ -1,0 +1,108 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { KubernetesLeaseLock, LeaderElector, type ElectorErrorEvent } from '../../lib/elector/index.js';
+import { kubeConfigFor, rawRequest, sharedControlPlane, uniqueLeaseName, waitFor } from '../support/cluster.js';
+
+const deployDir = fileURLToPath(new URL('../../sample/deploy/', import.meta.url));
+const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+function manifests(): KubernetesObject[] {
+  const kustomization = loadAllYaml(readFileSync(`${deployDir}kustomization.yaml`, 'utf8'))[0] as {
+    resources: string[];
+  };
+  return kustomization.resources.flatMap(
+    (file) => loadAllYaml(readFileSync(`${deployDir}${file}`, 'utf8')) as KubernetesObject[],
+  );
+}
+
+async function createNamespace(name: string): Promise<void> {
+  const created = await rawRequest('POST', '/api/v1/namespaces', { metadata: { name } });
+  expect(created.status).toBe(201);
+}
+
+describe('sample/deploy manifests', () => {
+  const namespaces: string[] = [];
+  afterAll(async () => {
+    for (const namespace of namespaces) await rawRequest('DELETE', `/api/v1/namespaces/${namespace}`);
+  });
+
+  it('pass a server-side dry-run against the real apiserver', async () => {
+    const namespace = uniqueLeaseName('dryrun');
+    namespaces.push(namespace);
+    await createNamespace(namespace);
+    const objects = manifests();
+    expect(objects.map((object) => object.kind).sort()).toEqual(
+      ['Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(),
+    );
+    const client = KubernetesObjectApi.makeApiClient(kubeConfigFor('admin'));
+    for (const object of objects) {
+      const created = await client.create({ ...object, metadata: { ...object.metadata, namespace } }, undefined, 'All');
+      expect(created.metadata?.name).toBe(object.metadata?.name);
+    }
+    // A dry run persists nothing.
+    const roles = await rawRequest('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`);
+    expect(roles.json.items).toEqual([]);
+  });
+
+  it('grant exactly what the elector needs: it leads sample-leader as the service account, and nothing else', async () => {
+    const namespace = uniqueLeaseName('rbac');
+    namespaces.push(namespace);
+    await createNamespace(namespace);
+    const client = KubernetesObjectApi.makeApiClient(kubeConfigFor('admin'));
+    for (const object of manifests().filter((item) => item.kind !== 'Deployment' && item.kind !== 'Service')) {
+      await client.create({ ...object, metadata: { ...object.metadata, namespace } });
+    }
+    const tokenRequest = await rawRequest(
+      'POST',
+      `/api/v1/namespaces/${namespace}/serviceaccounts/lease-election-sample/token`,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
+    );
+    expect(tokenRequest.status).toBe(201);
+    const plane = sharedControlPlane();
+    const asServiceAccount = new KubeConfig();
+    asServiceAccount.loadFromOptions({
+      clusters: [{ name: 'local', server: plane.server, skipTLSVerify: true }],
+      users: [{ name: 'sa', token: tokenRequest.json.status.token }],
+      contexts: [{ name: 'sa', cluster: 'local', user: 'sa', namespace }],
+      currentContext: 'sa',
+    });
+    const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250, logger: quiet };
+
+    const allowed = new LeaderElector({
+      lock: new KubernetesLeaseLock({ kubeConfig: asServiceAccount, name: 'sample-leader', namespace }),
+      identity: 'pod-1',
+      ...timings,
+    });
+    allowed.start();
+    await allowed.waitForLeadership();
+    await waitFor(() => allowed.diagnostics.lastSuccessfulWriteSentAt !== null, 2000, 'a renewal');
+    await allowed.stop();
+    const released = await rawRequest(
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/sample-leader`,
+    );
+    expect(released.json.spec.holderIdentity ?? '').toBe('');
+
+    // Another Lease in the same namespace: get/update are limited to sample-leader.
+    const now = new Date().toISOString().replace('Z', '000Z');
+    await rawRequest('POST', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, {
+      metadata: { name: 'someone-else' },
+      spec: { holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
+    });
+    const denied = new LeaderElector({
+      lock: new KubernetesLeaseLock({ kubeConfig: asServiceAccount, name: 'someone-else', namespace }),
+      identity: 'pod-1',
+      ...timings,
+    });
+    const errors: ElectorErrorEvent[] = [];
+    denied.subscribe((event) => event.type === 'error' && errors.push(event));
+    denied.start();
+    await waitFor(() => errors.length > 0, 3000, 'a forbidden error');
+    await denied.stop();
+    expect(errors[0].error.reason).toBe('forbidden');
+    expect(errors[0].error.message).toContain(`system:serviceaccount:${namespace}:lease-election-sample`);
+    expect(errors[0].error.message).toContain('cannot get');
+  });
+});

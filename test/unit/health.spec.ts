@@ -1,0 +1,497 @@
+/**
+ * The health rules (evaluateElectorHealth) on a fake clock, and the
+ * @nestjs/terminus indicator in a Nest testing module.
+ */
+import 'reflect-metadata';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { TerminusModule } from '@nestjs/terminus';
+import { Test, type TestingModule } from '@nestjs/testing';
+import {
+  LeaderElector,
+  LeaseForbiddenError,
+  LeaseInvalidError,
+  LeaseTimeoutError,
+  LeaseUnavailableError,
+  MemoryLeaseLock,
+  formatMicroTime,
+  type ElectorDiagnostics,
+  type ElectorLogger,
+  type LeaderElectorOptions,
+  type LeaseLock,
+  type LeaseReadResult,
+  type LeaseRecord,
+} from '../../lib/elector/index.js';
+import { LeaderElectionHealthIndicator, evaluateElectorHealth } from '../../lib/health/index.js';
+import { LeaderElectionModule, LeaderElectionService, getLeaderElectionToken } from '../../lib/index.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
+
+const TIMING = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 } as const;
+/** leaseDuration + the default tolerance (renewDeadline). */
+const WEDGE_LIMIT = TIMING.leaseDuration + TIMING.renewDeadline;
+const LEASE_DESCRIPTION = 'default/health-lease (in-memory)';
+const quiet: ElectorLogger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+const running: Array<{ elector: LeaderElector; clock: FakeClock }> = [];
+
+afterEach(async () => {
+  for (const { elector, clock } of running.splice(0)) {
+    // A lock that ignores its abort signal never lets stop() finish; such an elector is simply abandoned (it
+    // only holds fake timers).
+    let done = false;
+    void elector.stop().then(() => {
+      done = true;
+    });
+    await clock.advanceUntil(() => done, 20_000, 100).catch(() => undefined);
+  }
+});
+
+function candidate(
+  identity: string,
+  shared: { clock?: FakeClock; memory?: MemoryLeaseLock; lock?: LeaseLock } = {},
+  overrides: Partial<LeaderElectorOptions> = {},
+) {
+  const clock = shared.clock ?? new FakeClock();
+  const memory = shared.memory ?? new MemoryLeaseLock('health-lease', 'default');
+  const lock = new RecordingLeaseLock(shared.lock ?? memory, clock);
+  const elector = new LeaderElector({ lock, clock, identity, logger: quiet, random: () => 0, ...TIMING, ...overrides });
+  running.push({ elector, clock });
+  const health = (options?: Parameters<typeof evaluateElectorHealth>[1]) => evaluateElectorHealth(elector, options);
+  const heldBy = (holderIdentity: string): LeaseRecord => ({
+    holderIdentity,
+    leaseDurationSeconds: TIMING.leaseDuration / 1000,
+    acquireTime: formatMicroTime(clock.wallNow()),
+    renewTime: formatMicroTime(clock.wallNow()),
+    leaseTransitions: 0,
+  });
+  /** Calls stop() and advances the clock until it resolves. */
+  const stop = async () => {
+    let done = false;
+    const stopping = elector.stop().then(() => {
+      done = true;
+    });
+    await clock.advanceUntil(() => done, 60_000);
+    await stopping;
+  };
+  return { clock, memory, lock, elector, health, heldBy, stop };
+}
+
+describe('evaluateElectorHealth: up', () => {
+  it('is up while idle (never started), however long that lasts', async () => {
+    const { clock, health } = candidate('me');
+    expect(health()).toStrictEqual({
+      healthy: true,
+      details: {
+        identity: 'me',
+        lease: LEASE_DESCRIPTION,
+        leader: null,
+        isLeader: false,
+        state: 'idle',
+        lastRenewAgeSeconds: null,
+        lastError: null,
+      },
+    });
+    clock.jump(60 * 60_000);
+    expect(health().healthy).toBe(true);
+  });
+
+  it('is up while leading and renewing, with identity, leader, isLeader and the age of the last renewal', async () => {
+    const { clock, elector, health } = candidate('me');
+    elector.start();
+    await clock.advance(10 * WEDGE_LIMIT + 100); // renewals every 250ms; the last one was sent 100ms ago
+    expect(elector.isLeader).toBe(true);
+    expect(health()).toStrictEqual({
+      healthy: true,
+      details: {
+        identity: 'me',
+        lease: LEASE_DESCRIPTION,
+        leader: 'me',
+        isLeader: true,
+        state: 'leader',
+        lastRenewAgeSeconds: 0.1,
+        lastError: null,
+      },
+    });
+  });
+
+  it('is up while following a live leader for a long time (attempts keep completing)', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('health-lease', 'default');
+    const leader = candidate('leader', { clock, memory });
+    const follower = candidate('follower', { clock, memory });
+    leader.elector.start();
+    await clock.flush();
+    follower.elector.start();
+    await clock.advance(10 * WEDGE_LIMIT);
+    expect(follower.health()).toStrictEqual({
+      healthy: true,
+      details: {
+        identity: 'follower',
+        lease: LEASE_DESCRIPTION,
+        leader: 'leader',
+        isLeader: false,
+        state: 'candidate',
+        lastRenewAgeSeconds: null,
+        lastError: null,
+      },
+    });
+    expect(leader.health().healthy).toBe(true);
+  });
+
+  it('reports the last error (operation, reason, message, age) after a transient failure, and stays up', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    lock.failNext('get', new LeaseUnavailableError('apiserver said 503', { status: 503 }));
+    elector.start();
+    await clock.flush();
+    expect(health()).toMatchObject({
+      healthy: true,
+      details: {
+        isLeader: false,
+        lastError: { operation: 'acquire', reason: 'unavailable', message: 'apiserver said 503', ageSeconds: 0 },
+      },
+    });
+    await clock.advance(1500);
+    expect(elector.isLeader).toBe(true);
+    expect(health()).toMatchObject({
+      healthy: true,
+      details: {
+        isLeader: true,
+        lastError: { operation: 'acquire', reason: 'unavailable', ageSeconds: 1.5 },
+      },
+    });
+  });
+
+  it('is up after stop, and stays up however long it stays stopped', async () => {
+    const { clock, elector, health, stop } = candidate('me');
+    elector.start();
+    await clock.advance(500);
+    await stop();
+    expect(health()).toMatchObject({ healthy: true, details: { state: 'stopped', isLeader: false, leader: null } });
+    clock.jump(60 * 60_000);
+    expect(health().healthy).toBe(true);
+  });
+});
+
+describe('evaluateElectorHealth: a wedged loop', () => {
+  it('is down once a candidate has finished no attempt for longer than leaseDuration + tolerance', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    lock.delay('*', Number.POSITIVE_INFINITY, { ignoreAbort: true });
+    elector.start();
+    await clock.advance(WEDGE_LIMIT);
+    expect(lock.inFlight().map((call) => call.verb)).toEqual(['get']);
+    expect(health()).toMatchObject({ healthy: true, details: { state: 'candidate' } });
+    await clock.advance(1);
+    const verdict = health();
+    expect(verdict.healthy).toBe(false);
+    expect(verdict.reason).toBe('election loop wedged: no attempt finished for 3.001s (limit 3s)');
+    expect(verdict.details).toMatchObject({ identity: 'me', state: 'candidate', isLeader: false });
+  });
+
+  it('is down once a leader stuck in a renewal finished nothing for leaseDuration + tolerance', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    elector.start();
+    await clock.advance(100); // acquired at 0: the last completed attempt
+    lock.delay('*', Number.POSITIVE_INFINITY, { ignoreAbort: true });
+    await clock.advance(TIMING.renewDeadline - 100);
+    // The renewal sent at 250 never returns: the leader deposed itself at the renew deadline, but is still up.
+    expect(elector.isLeader).toBe(false);
+    expect(health().healthy).toBe(true);
+    await clock.advanceTo(WEDGE_LIMIT);
+    expect(health().healthy).toBe(true);
+    await clock.advance(1);
+    expect(health()).toMatchObject({
+      healthy: false,
+      reason: expect.stringMatching(/^election loop wedged/),
+      details: { isLeader: false, state: 'candidate', lastRenewAgeSeconds: 3.001, lastError: null },
+    });
+  });
+
+  it('honours the tolerance option', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    lock.delay('*', Number.POSITIVE_INFINITY, { ignoreAbort: true });
+    elector.start();
+    await clock.advance(TIMING.leaseDuration);
+    expect(health({ tolerance: 0 }).healthy).toBe(true);
+    await clock.advance(1);
+    expect(health({ tolerance: 0 })).toMatchObject({ healthy: false, reason: expect.stringContaining('limit 2s') });
+    expect(health().healthy).toBe(true);
+    await clock.advanceTo(TIMING.leaseDuration + 5000);
+    expect(health({ tolerance: 5000 }).healthy).toBe(true);
+    await clock.advance(1);
+    expect(health({ tolerance: 5000 }).healthy).toBe(false);
+  });
+
+  it('is not wedged when a hanging API server makes every call time out: attempts still finish', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    lock.delay('*', Number.POSITIVE_INFINITY); // hangs, but honours the request timeout
+    elector.start();
+    await clock.advance(10 * WEDGE_LIMIT);
+    expect(lock.log.filter((call) => call.outcome === 'error').length).toBeGreaterThan(10);
+    expect(health()).toMatchObject({
+      healthy: true,
+      details: { isLeader: false, lastError: { operation: 'acquire', reason: 'timeout' } },
+    });
+    // ... but an API server that stays unreachable longer than leaseDuration is down with downWhenUnreachable.
+    expect(health({ downWhenUnreachable: true })).toMatchObject({
+      healthy: false,
+      reason: expect.stringMatching(/^API server unreachable for \d+(\.\d+)?s: /),
+    });
+  });
+});
+
+describe('evaluateElectorHealth: a dead loop', () => {
+  it('a lock throwing a plain (non-LeaseLockError) Error cannot crash the loop: it is wrapped, and stays up', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    lock.failAlways('get', new TypeError('bug in a custom lock'));
+    elector.start();
+    await clock.advance(10 * WEDGE_LIMIT);
+    expect(elector.diagnostics.loopError).toBeNull();
+    expect(lock.calls.length).toBeGreaterThan(10); // still retrying
+    expect(health()).toMatchObject({
+      healthy: true,
+      details: {
+        state: 'candidate',
+        lastError: { operation: 'acquire', reason: 'other', message: 'bug in a custom lock' },
+      },
+    });
+  });
+
+  it('is down when the loop died: a lock resolving a malformed read (no record) crashes it', async () => {
+    const memory = new MemoryLeaseLock('health-lease', 'default');
+    // Breaks the LeaseLock contract: resolves instead of rejecting, with no record in the result.
+    const broken: LeaseLock = {
+      name: memory.name,
+      namespace: memory.namespace,
+      describe: () => memory.describe(),
+      get: async () => ({ resourceVersion: '1' }) as unknown as LeaseReadResult,
+      create: (record, signal) => memory.create(record, signal),
+      update: (record, version, signal) => memory.update(record, version, signal),
+    };
+    const { clock, elector, health } = candidate('me', { lock: broken });
+    expect(health().healthy).toBe(true);
+    elector.start();
+    await clock.flush();
+    expect(elector.diagnostics.loopError).toMatch(/TypeError/);
+    expect(elector.state).toBe('stopped');
+    const verdict = health();
+    expect(verdict.healthy).toBe(false);
+    expect(verdict.reason).toMatch(/^election loop died: TypeError: /);
+    expect(verdict.reason).not.toContain('\n');
+    expect(verdict.details).toMatchObject({ identity: 'me', state: 'stopped', isLeader: false });
+    // A dead loop stays down: nothing will bring it back.
+    await clock.advance(10 * WEDGE_LIMIT);
+    expect(health().healthy).toBe(false);
+  });
+});
+
+describe('evaluateElectorHealth: persistent errors', () => {
+  it('forbidden: up while the streak is at most leaseDuration, down after, with the message', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    lock.failAlways('*', new LeaseForbiddenError('leases.coordination.k8s.io is forbidden: User "x" cannot get'));
+    elector.start(); // the first attempt fails at 0: the streak starts there
+    await clock.advance(TIMING.leaseDuration);
+    expect(elector.diagnostics.errorStreak).toMatchObject({ reason: 'forbidden', since: 0 });
+    expect(health()).toMatchObject({
+      healthy: true,
+      details: { lastError: { operation: 'acquire', reason: 'forbidden' } },
+    });
+    await clock.advance(1);
+    expect(health()).toMatchObject({
+      healthy: false,
+      reason: 'forbidden for 2.001s: leases.coordination.k8s.io is forbidden: User "x" cannot get',
+      details: { isLeader: false, lastError: { reason: 'forbidden' } },
+    });
+    // The backoff of configuration errors never looks like a wedge: the reason stays "forbidden".
+    await clock.advance(20 * WEDGE_LIMIT);
+    expect(health().reason).toMatch(/^forbidden for /);
+
+    // RBAC fixed: the next attempt succeeds, and it is up again.
+    lock.clearFailures();
+    await clock.advanceUntil(() => elector.isLeader, TIMING.leaseDuration);
+    expect(health()).toMatchObject({ healthy: true, details: { isLeader: true, state: 'leader' } });
+  });
+
+  it('forbidden on renew: the leader steps down and is down once forbidden lasted longer than leaseDuration', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    elector.start();
+    await clock.advance(100);
+    lock.failAlways('*', new LeaseForbiddenError('RBAC revoked'));
+    await clock.advanceTo(250); // the first renewal fails: the streak starts here
+    expect(elector.diagnostics.errorStreak).toMatchObject({ reason: 'forbidden', since: 250 });
+    await clock.advanceTo(250 + TIMING.leaseDuration);
+    expect(elector.isLeader).toBe(false);
+    expect(health().healthy).toBe(true);
+    await clock.advance(1);
+    expect(health()).toMatchObject({ healthy: false, reason: 'forbidden for 2.001s: RBAC revoked' });
+  });
+
+  it('a success in between restarts the forbidden streak', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    lock.failAlways('*', new LeaseForbiddenError('denied'));
+    elector.start();
+    await clock.advance(TIMING.leaseDuration - 500);
+    lock.clearFailures();
+    await clock.advanceUntil(() => elector.isLeader, TIMING.leaseDuration);
+    const recovered = clock.now();
+    lock.failAlways('*', new LeaseForbiddenError('denied again'));
+    await clock.advanceTo(recovered + 1000);
+    // Forbidden for most of the time since start, but never for longer than leaseDuration in a row.
+    expect(clock.now()).toBeGreaterThan(TIMING.leaseDuration);
+    expect(health()).toMatchObject({ healthy: true, details: { lastError: { message: 'denied again' } } });
+  });
+
+  it('an unavailable API server is reported but up by default; down with downWhenUnreachable after leaseDuration', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    lock.failAlways('*', new LeaseUnavailableError('connect ECONNREFUSED 10.0.0.1:443'));
+    elector.start();
+    await clock.advance(TIMING.leaseDuration);
+    expect(health({ downWhenUnreachable: true }).healthy).toBe(true);
+    await clock.advance(1);
+    expect(health({ downWhenUnreachable: true })).toMatchObject({
+      healthy: false,
+      reason: 'API server unreachable for 2.001s: connect ECONNREFUSED 10.0.0.1:443',
+    });
+    await clock.advance(20 * WEDGE_LIMIT);
+    const verdict = health();
+    expect(verdict.healthy).toBe(true);
+    expect(verdict.reason).toBeUndefined();
+    expect(verdict.details.lastError).toMatchObject({
+      operation: 'acquire',
+      reason: 'unavailable',
+      message: 'connect ECONNREFUSED 10.0.0.1:443',
+      ageSeconds: expect.any(Number),
+    });
+    expect(verdict.details.lastError!.ageSeconds).toBeLessThan(TIMING.leaseDuration / 1000);
+  });
+
+  it('a leader cut off from the API server steps down and, by default, stays up', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    elector.start();
+    await clock.advance(100);
+    lock.failAlways('*', new LeaseUnavailableError('503'));
+    await clock.advance(10 * WEDGE_LIMIT);
+    expect(elector.isLeader).toBe(false);
+    expect(health()).toMatchObject({
+      healthy: true,
+      details: { isLeader: false, leader: null, lastRenewAgeSeconds: 30.1, lastError: { reason: 'unavailable' } },
+    });
+    expect(health({ downWhenUnreachable: true }).healthy).toBe(false);
+  });
+
+  it('other persistent errors (here: invalid) are reported but not down, even with downWhenUnreachable', async () => {
+    const { clock, lock, elector, health, memory, heldBy } = candidate('me');
+    memory.overwrite(heldBy(''));
+    lock.failAlways('update', new LeaseInvalidError('spec.renewTime: Invalid value'));
+    elector.start();
+    await clock.advance(10 * WEDGE_LIMIT);
+    expect(elector.diagnostics.errorStreak).toMatchObject({ reason: 'invalid', since: 0 });
+    expect(health({ downWhenUnreachable: true })).toMatchObject({
+      healthy: true,
+      details: { lastError: { operation: 'acquire', reason: 'invalid', message: 'spec.renewTime: Invalid value' } },
+    });
+  });
+});
+
+describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)', () => {
+  const open: TestingModule[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close()));
+    jest.restoreAllMocks();
+  });
+
+  async function compile(imports: unknown[]): Promise<TestingModule> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [TerminusModule, ...(imports as never[])],
+      providers: [LeaderElectionHealthIndicator],
+    }).compile();
+    open.push(moduleRef);
+    await moduleRef.init();
+    return moduleRef;
+  }
+
+  const standalone = { standalone: true, logLevel: 'silent' as const, namespace: 'health-ns' };
+
+  it('returns { key: { status: "up", ...details } } for the default election while leading', async () => {
+    const moduleRef = await compile([LeaderElectionModule.forRoot({ ...standalone, leaseName: 'health-leader' })]);
+    const service = moduleRef.get(LeaderElectionService);
+    await service.waitForLeadership();
+    const result = moduleRef.get(LeaderElectionHealthIndicator).isHealthy('leader-election');
+    expect(result).toEqual({
+      'leader-election': {
+        status: 'up',
+        identity: service.identity,
+        lease: 'health-ns/health-leader (in-memory)',
+        leader: service.identity,
+        isLeader: true,
+        state: 'leader',
+        lastRenewAgeSeconds: expect.any(Number),
+        lastError: null,
+      },
+    });
+    expect(Object.keys(result)).toEqual(['leader-election']);
+  });
+
+  it('checks a named election, and reports status "down" with the reason when the rules say so', async () => {
+    const moduleRef = await compile([
+      LeaderElectionModule.forRoot({ ...standalone, leaseName: 'billing-leader', name: 'billing' }),
+    ]);
+    const service = moduleRef.get<LeaderElectionService>(getLeaderElectionToken('billing'));
+    await service.waitForLeadership();
+    const indicator = moduleRef.get(LeaderElectionHealthIndicator);
+    expect(indicator.isHealthy('billing', 'billing')).toMatchObject({
+      billing: { status: 'up', lease: 'health-ns/billing-leader (in-memory)', isLeader: true },
+    });
+
+    // The loop dying cannot be provoked through the standalone in-memory lock; feed the rules a dead loop.
+    const real = service.elector.diagnostics;
+    jest
+      .spyOn(service.elector, 'diagnostics', 'get')
+      .mockReturnValue({ ...real, loopError: 'Error: boom\n    at somewhere' } satisfies ElectorDiagnostics);
+    expect(indicator.isHealthy('billing', 'billing')).toEqual({
+      billing: {
+        status: 'down',
+        reason: 'election loop died: Error: boom',
+        identity: service.identity,
+        lease: 'health-ns/billing-leader (in-memory)',
+        leader: service.identity,
+        isLeader: true,
+        state: 'leader',
+        lastRenewAgeSeconds: expect.any(Number),
+        lastError: null,
+      },
+    });
+  });
+
+  it('passes the options on: a tolerance of 0 with a lock that never answers turns it down', async () => {
+    const moduleRef = await compile([
+      LeaderElectionModule.forRoot({
+        ...standalone,
+        leaseName: 'wedge-leader',
+        leaseDuration: 1000,
+        renewDeadline: 800,
+        retryPeriod: 100,
+      }),
+    ]);
+    const service = moduleRef.get(LeaderElectionService);
+    await service.waitForLeadership();
+    const indicator = moduleRef.get(LeaderElectionHealthIndicator);
+    const lock = service.elector.options.lock as MemoryLeaseLock;
+    // A client that ignores its abort signal: calls hang until the test lets them go.
+    const hanging: Array<(error: Error) => void> = [];
+    const hang = () => new Promise<never>((_, reject) => hanging.push(reject));
+    jest.spyOn(lock, 'get').mockImplementation(hang);
+    jest.spyOn(lock, 'update').mockImplementation(hang);
+    const deadline = Date.now() + 5000;
+    let result = indicator.isHealthy('election', undefined, { tolerance: 0 });
+    while (result.election.status === 'up' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      result = indicator.isHealthy('election', undefined, { tolerance: 0 });
+    }
+    expect(result).toMatchObject({
+      election: { status: 'down', reason: expect.stringMatching(/^election loop wedged/), isLeader: false },
+    });
+    expect(hanging.length).toBeGreaterThan(0);
+    // Let shutdown finish: the hung renewal has to answer before the loop can end.
+    jest.restoreAllMocks();
+    for (const reject of hanging) reject(new LeaseTimeoutError('released by the test'));
+  });
+});
