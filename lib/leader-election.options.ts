@@ -26,6 +26,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof LeaderElectionModuleOpt
   'retryPeriod',
   'kubeConfig',
   'standalone',
+  'lock',
   'releaseOnShutdown',
   'shutdownDrainTimeout',
   'awaitLeadershipOnBootstrap',
@@ -100,6 +101,21 @@ export function validateModuleOptions(options: LeaderElectionModuleOptions): voi
   ) {
     fail('namespace', `${JSON.stringify(namespace)} is not a valid namespace name (a DNS-1123 label).`);
   }
+  if (options.lock !== undefined) {
+    const lock = options.lock as Partial<LeaseLock> | null;
+    if (
+      !lock ||
+      typeof lock.get !== 'function' ||
+      typeof lock.update !== 'function' ||
+      typeof lock.create !== 'function'
+    ) {
+      fail('lock', 'must implement LeaseLock (get, create, update), for example a MemoryLeaseLock.');
+    }
+    if (options.kubeConfig || options.standalone) fail('lock', 'cannot be combined with kubeConfig or standalone.');
+    if (lock.name !== options.leaseName) {
+      fail('lock', `names lease "${lock.name}" but leaseName is "${options.leaseName}"; make them match.`);
+    }
+  }
   if (options.standalone && options.kubeConfig) {
     fail('standalone', 'cannot be combined with kubeConfig: standalone mode never talks to Kubernetes.');
   }
@@ -149,7 +165,9 @@ export async function createElector(
   const namespace = resolveNamespace(options.namespace);
   let lock: LeaseLock;
   const standalone = options.standalone === true;
-  if (standalone) {
+  if (options.lock) {
+    lock = options.lock;
+  } else if (standalone) {
     lock = new MemoryLeaseLock(options.leaseName, namespace);
   } else {
     lock = new KubernetesLeaseLock({ kubeConfig: await loadKubeConfig(options), name: options.leaseName, namespace });

@@ -1,4 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { LeaseLock } from '../elector/index.js';
 
 /** Log levels the module writes at; `silent` turns its logging off. */
 export type LeaderElectionLogLevel = 'debug' | 'log' | 'warn' | 'error' | 'silent';
@@ -42,6 +43,12 @@ export interface LeaderElectionModuleOptions {
    * leads. For local development only; a warning says so at startup.
    */
   standalone?: boolean;
+  /**
+   * Use this lock instead of a Kubernetes Lease, for example one
+   * `MemoryLeaseLock` shared by several test apps in one process so they hold
+   * a real election without a cluster. Excludes `kubeConfig` and `standalone`.
+   */
+  lock?: LeaseLock;
   /** Release the Lease on shutdown so another replica takes over at once. Default true. */
   releaseOnShutdown?: boolean;
   /** Upper bound on waiting for in-flight `@OnlyWhenLeader` calls at shutdown. Default 10000. */

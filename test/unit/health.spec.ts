@@ -255,22 +255,23 @@ describe('evaluateElectorHealth: a dead loop', () => {
     });
   });
 
-  it('is down when the loop died: a lock resolving a malformed read (no record) crashes it', async () => {
+  it('is down when the loop died: a lock resolving a malformed read crashes it', async () => {
     const memory = new MemoryLeaseLock('health-lease', 'default');
-    // Breaks the LeaseLock contract: resolves instead of rejecting, with no record in the result.
+    // Breaks the LeaseLock contract: resolves a read whose `normalized.problems` is not a list.
     const broken: LeaseLock = {
       name: memory.name,
       namespace: memory.namespace,
       describe: () => memory.describe(),
-      get: async () => ({ resourceVersion: '1' }) as unknown as LeaseReadResult,
+      get: async (signal) => ({ ...(await memory.get(signal)), normalized: {} }) as unknown as LeaseReadResult,
       create: (record, signal) => memory.create(record, signal),
       update: (record, version, signal) => memory.update(record, version, signal),
     };
-    const { clock, elector, health } = candidate('me', { lock: broken });
+    const { clock, elector, health, heldBy } = candidate('me', { lock: broken });
+    memory.overwrite(heldBy('other'));
     expect(health().healthy).toBe(true);
     elector.start();
     await clock.flush();
-    expect(elector.diagnostics.loopError).toMatch(/TypeError/);
+    expect(elector.diagnostics.loopError).toMatch(/^TypeError: .*not iterable/);
     expect(elector.state).toBe('stopped');
     const verdict = health();
     expect(verdict.healthy).toBe(false);
