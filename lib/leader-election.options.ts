@@ -27,6 +27,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof LeaderElectionModuleOpt
   'kubeConfig',
   'standalone',
   'lock',
+  'watch',
   'releaseOnShutdown',
   'shutdownDrainTimeout',
   'awaitLeadershipOnBootstrap',
@@ -83,7 +84,7 @@ export function validateModuleOptions(options: LeaderElectionModuleOptions): voi
   if (options.logLevel !== undefined && !LEVELS.includes(options.logLevel)) {
     fail('logLevel', `must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(options.logLevel)}.`);
   }
-  for (const flag of ['standalone', 'releaseOnShutdown'] as const) {
+  for (const flag of ['standalone', 'releaseOnShutdown', 'watch'] as const) {
     if (options[flag] !== undefined && typeof options[flag] !== 'boolean') fail(flag, 'must be true or false.');
   }
   const wait = options.awaitLeadershipOnBootstrap;
@@ -179,6 +180,7 @@ export async function createElector(
     renewDeadline: options.renewDeadline,
     retryPeriod: options.retryPeriod,
     releaseOnStop: options.releaseOnShutdown ?? true,
+    watch: options.watch ?? true,
     logger,
   });
   return { elector, standalone };

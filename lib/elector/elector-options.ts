@@ -24,6 +24,12 @@ export interface LeaderElectorOptions {
   renewDeadline?: number;
   /** Pause between attempts; acquire attempts add up to 1.2x jitter. Default 2000. */
   retryPeriod?: number;
+  /**
+   * Follow the Lease with a watch when the lock supports it: instant
+   * hand-over after a release and no polling in steady state. Falls back to
+   * polling on its own when watching is impossible. Default true.
+   */
+  watch?: boolean;
   /** Release the Lease on {@link LeaderElector.stop} so the next candidate takes over at once. Default true. */
   releaseOnStop?: boolean;
   /** Upper bound of one API call. Default renewDeadline / 2. */
@@ -157,6 +163,7 @@ export function resolveElectorOptions(options: LeaderElectorOptions): ResolvedEl
     renewDeadline,
     retryPeriod,
     releaseOnStop: options.releaseOnStop ?? true,
+    watch: options.watch ?? true,
     requestTimeout,
     releaseTimeout,
     clock: options.clock ?? systemClock,

@@ -1,5 +1,5 @@
-import { CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
-import type { LeaseLock, LeaseReadResult } from './lease-lock.js';
+import { CoordinationV1Api, KubeConfig, V1MicroTime, Watch, type V1Lease } from '@kubernetes/client-node';
+import type { LeaseLock, LeaseReadResult, LeaseWatch, LeaseWatchHandlers } from './lease-lock.js';
 import {
   LeaseConflictError,
   LeaseForbiddenError,
@@ -21,7 +21,7 @@ export interface KubernetesLeaseLockOptions {
   namespace: string;
 }
 
-type Verb = 'get' | 'create' | 'update';
+type Verb = 'get' | 'create' | 'update' | 'watch';
 
 const NETWORK_ERROR_CODES = new Set([
   'ECONNREFUSED',
@@ -54,6 +54,10 @@ function statusMessage(body: unknown): string | undefined {
   return undefined;
 }
 
+function isAbort(error: unknown): boolean {
+  return (error as { name?: unknown })?.name === 'AbortError' || (error as { type?: unknown })?.type === 'aborted';
+}
+
 function errorCode(error: unknown): string | undefined {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code;
@@ -73,11 +77,13 @@ export class KubernetesLeaseLock implements LeaseLock {
   readonly namespace: string;
   private readonly api: CoordinationV1Api;
   private readonly user: string;
+  private readonly kubeConfig: KubeConfig;
 
   /** Creates a lock for one Lease; no request is made until the first call. */
   constructor(options: KubernetesLeaseLockOptions) {
     this.name = options.name;
     this.namespace = options.namespace;
+    this.kubeConfig = options.kubeConfig;
     this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
     this.user = options.kubeConfig.getCurrentUser()?.name ?? 'the current kubeconfig user';
   }
@@ -113,6 +119,63 @@ export class KubernetesLeaseLock implements LeaseLock {
       ),
     );
     return this.snapshotOf(lease);
+  }
+
+  /** Watches this one Lease (field selector on its name) with client-node's `Watch`, bookmarks on. */
+  async watch(
+    handlers: LeaseWatchHandlers,
+    resourceVersion: string | undefined,
+    signal: AbortSignal,
+  ): Promise<LeaseWatch> {
+    if (signal.aborted) throw new LeaseTimeoutError(`watch lease ${this.describe()}: aborted before starting`);
+    let settle!: (error: unknown) => void;
+    let ended: { error: unknown } | null = null;
+    const done = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error ? reject(this.translate('watch', error, signal)) : resolve());
+    });
+    done.catch(() => undefined);
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`;
+    const onEvent = (phase: string, object: V1Lease & { code?: number; message?: string }) => {
+      if (phase === 'ADDED' || phase === 'MODIFIED') {
+        const normalized = normalizeLeaseSpec(object.spec);
+        handlers.onChange({
+          record: normalized.record,
+          resourceVersion: object.metadata?.resourceVersion ?? '',
+          ...(normalized.problems.length > 0 ? { normalized } : {}),
+        });
+      } else if (phase === 'DELETED') {
+        handlers.onChange(null);
+      } else if (phase === 'BOOKMARK') {
+        handlers.onBookmark?.(object.metadata?.resourceVersion ?? '');
+      } else if (phase === 'ERROR') {
+        // A Status object, typically 410 Gone for an expired resourceVersion.
+        ended = {
+          error: Object.assign(new Error(object.message ?? 'watch error'), { code: object.code, body: object }),
+        };
+        controller?.abort();
+      }
+    };
+    let controller: AbortController | undefined;
+    controller = await new Watch(this.kubeConfig).watch(
+      path,
+      {
+        fieldSelector: `metadata.name=${this.name}`,
+        allowWatchBookmarks: true,
+        ...(resourceVersion ? { resourceVersion } : {}),
+      },
+      onEvent,
+      (error: unknown) => {
+        const outcome = ended ?? { error: isAbort(error) && !signal.aborted ? null : error };
+        ended = outcome;
+        settle(signal.aborted ? null : outcome.error);
+      },
+    );
+    if (ended && (ended as { error: unknown }).error)
+      throw this.translate('watch', (ended as { error: unknown }).error, signal);
+    const abort = () => controller?.abort();
+    signal.addEventListener('abort', abort, { once: true });
+    void done.finally(() => signal.removeEventListener('abort', abort)).catch(() => undefined);
+    return { done };
   }
 
   private snapshotOf(lease: V1Lease): LeaseSnapshot {
@@ -166,7 +229,7 @@ export class KubernetesLeaseLock implements LeaseLock {
 
   private translate(verb: Verb, error: unknown, signal: AbortSignal): LeaseLockError {
     const where = `lease ${this.describe()}`;
-    const status = (error as { code?: unknown }).code;
+    const status = (error as { code?: unknown; statusCode?: unknown }).statusCode ?? (error as { code?: unknown }).code;
     if (typeof status === 'number' && status >= 400) {
       const detail = statusMessage((error as { body?: unknown }).body) ?? (error as Error).message;
       const options = { status, cause: error };

@@ -40,6 +40,16 @@ export interface ElectorErrorEvent {
   error: LeaseLockError;
 }
 
+/**
+ * How this candidate follows the Lease: `watch` (changes pushed, no polling)
+ * or `poll` (client-go's cadence). `reason` is set when watching is impossible.
+ */
+export interface FollowerModeEvent {
+  type: 'follower-mode';
+  mode: 'watch' | 'poll';
+  reason?: string;
+}
+
 /** The elector finished {@link LeaderElector.stop}. */
 export interface ElectorStoppedEvent {
   type: 'elector-stopped';
@@ -47,7 +57,13 @@ export interface ElectorStoppedEvent {
 
 /** Everything a {@link LeaderElector} reports to its listeners. */
 export type LeaderElectionEvent =
-  StartedLeadingEvent | StoppedLeadingEvent | NewLeaderEvent | RenewedEvent | ElectorErrorEvent | ElectorStoppedEvent;
+  | StartedLeadingEvent
+  | StoppedLeadingEvent
+  | NewLeaderEvent
+  | RenewedEvent
+  | ElectorErrorEvent
+  | FollowerModeEvent
+  | ElectorStoppedEvent;
 
 /** Receives {@link LeaderElectionEvent}s synchronously; exceptions are logged and ignored. */
 export type LeaderElectionListener = (event: LeaderElectionEvent) => void;

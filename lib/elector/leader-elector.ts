@@ -58,6 +58,8 @@ interface LiveTerm {
 
 const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found', 'other']);
 const ERROR_LOG_REPEAT_MS = 60_000;
+/** Random spread of watch-driven attempts, so followers woken by the same event do not all collide. */
+const HANDOVER_SPREAD_MS = 10;
 const CONFIG_ERRORS_BEFORE_BACKOFF = 3;
 const MAX_BACKOFF_FACTOR = 4;
 
@@ -88,6 +90,12 @@ export class LeaderElector {
   private deadlineTimer: TimerHandle | null = null;
   private holdForDrain = false;
   private renewAttemptedSinceSuccess = false;
+  private nextAttemptAt = 0;
+  private watchHealthy = false;
+  private watchFrom: string | undefined;
+  private watchController: AbortController | null = null;
+  private readonly stopController = new AbortController();
+  private lastAttemptHeldByOther = false;
   private startedAt: number | null = null;
   private lastAttemptCompletedAt: number | null = null;
   private lastError: ElectorErrorRecord | null = null;
@@ -96,6 +104,7 @@ export class LeaderElector {
   private stopRequested = false;
   private wakeController = new AbortController();
   private loop: Promise<void> | null = null;
+  private watching: Promise<void> | null = null;
   private inFlight: Promise<unknown> | null = null;
   private wroteOnce = false;
   private consecutiveErrors = 0;
@@ -167,11 +176,16 @@ export class LeaderElector {
         `(lease ${this.options.leaseDuration}ms, renew deadline ${this.options.renewDeadline}ms, retry ${this.options.retryPeriod}ms)`,
     );
     this.startedAt = this.options.clock.now();
+    this.watching = this.watchLoop().catch((error: unknown) => {
+      this.options.logger.warn(`lease watch stopped: ${(error as Error)?.message ?? String(error)}; polling instead`);
+      this.setWatchHealthy(false);
+    });
     this.loop = this.run().catch((error: unknown) => {
       this.loopError = (error as Error)?.stack ?? String(error);
       this.options.logger.error(`elector loop crashed: ${this.loopError}`);
       this.endTerm('shutdown');
       this.stateValue = 'stopped';
+      this.emit({ type: 'elector-stopped' });
     });
   }
 
@@ -226,6 +240,8 @@ export class LeaderElector {
     // A term whose renew deadline already passed (a stall nobody noticed yet) ended by that deadline, not by stop.
     this.checkRenewDeadline();
     this.stopRequested = true;
+    this.stopController.abort();
+    this.watchController?.abort();
     this.stateValue = 'stopping';
     this.holdForDrain = this.live !== null && options.drain !== undefined;
     this.endTerm('shutdown');
@@ -237,9 +253,20 @@ export class LeaderElector {
       this.holdForDrain = false;
       this.wake();
     }
-    await this.loop;
-    if (this.inFlight) await this.inFlight.catch(() => undefined);
-    if (this.options.releaseOnStop && this.wroteOnce) await this.release();
+    // A lock that ignores its abort signal must not hang shutdown: wait a bounded time, and
+    // release only once no request is in flight (a late renewal could otherwise re-acquire).
+    const { clock, requestTimeout, logger, lock } = this.options;
+    const giveUp = new AbortController();
+    const settled = await Promise.race([
+      Promise.all([this.loop, this.watching, this.inFlight?.catch(() => undefined)]).then(() => true),
+      sleep(clock, requestTimeout * 3, giveUp.signal).then(() => false),
+    ]);
+    giveUp.abort();
+    if (!settled) {
+      logger.warn(`a request to lease ${lock.describe()} ignored its deadline; stopping without releasing`);
+    } else if (this.options.releaseOnStop && this.wroteOnce) {
+      await this.release();
+    }
     this.clearDeadlineTimer();
     this.stateValue = 'stopped';
     this.emit({ type: 'elector-stopped' });
@@ -263,9 +290,111 @@ export class LeaderElector {
         this.beginTerm();
         return true;
       }
-      await sleep(this.options.clock, this.acquireDelay(), this.wakeController.signal);
+      this.nextAttemptAt = this.options.clock.now() + (this.watchedDelay() ?? this.acquireDelay());
+      // A watch event may move the next attempt earlier or later; re-check after every wake-up.
+      while (!this.stopRequested && this.options.clock.now() < this.nextAttemptAt) {
+        await sleep(this.options.clock, this.nextAttemptAt - this.options.clock.now(), this.wakeController.signal);
+      }
     }
     return false;
+  }
+
+  /**
+   * With a healthy watch, a follower needs no polling: it tries right after a
+   * release (with a few ms of spread against 409 storms) and otherwise exactly
+   * when the observed claim expires by its own clock. Null means poll.
+   */
+  private watchedDelay(): number | null {
+    if (!this.watchHealthy || (this.consecutiveErrors > 0 && !this.lastAttemptHeldByOther)) return null;
+    const { clock, random } = this.options;
+    const spread = random() * HANDOVER_SPREAD_MS;
+    const holder = this.observed?.record.holderIdentity ?? '';
+    if (!this.observed || holder === '' || holder === this.identity) return spread;
+    return Math.max(0, this.observedExpiry() - clock.now()) + spread;
+  }
+
+  // ------------------------------------------------------------------ watch
+
+  /** Keeps a watch on the Lease open while a candidate; falls back to polling when it cannot. */
+  private async watchLoop(): Promise<void> {
+    const { lock, clock, retryPeriod, leaseDuration, logger } = this.options;
+    if (!lock.watch || !this.options.watch) return;
+    let failures = 0;
+    while (!this.stopRequested) {
+      const controller = new AbortController();
+      this.watchController = controller;
+      try {
+        const watch = await lock.watch(
+          {
+            onChange: (snapshot) => this.onWatchedChange(snapshot),
+            onBookmark: (resourceVersion) => (this.watchFrom = resourceVersion || this.watchFrom),
+          },
+          this.watchFrom,
+          controller.signal,
+        );
+        this.setWatchHealthy(true);
+        failures = 0;
+        this.reschedule();
+        await watch.done;
+      } catch (error) {
+        if (this.stopRequested) break;
+        const failure = asLeaseLockError(error);
+        this.setWatchHealthy(false);
+        if (failure.reason === 'forbidden') {
+          logger.warn(
+            `cannot watch lease ${lock.describe()} (${failure.message}); following it by polling every ` +
+              `${retryPeriod}ms instead, as client-go does. Grant "watch" on leases to get instant hand-overs.`,
+          );
+          this.emit({ type: 'follower-mode', mode: 'poll', reason: failure.message });
+          return;
+        }
+        if (failure.status === 410) {
+          this.watchFrom = undefined; // too old: start again from the current state
+          continue;
+        }
+        if (!controller.signal.aborted) {
+          failures++;
+          logger.debug?.(`watch of ${lock.describe()} failed (${failure.message}); polling until it reconnects`);
+          await sleep(
+            clock,
+            Math.min(retryPeriod * 2 ** Math.min(failures - 1, 6), leaseDuration),
+            this.stopController.signal,
+          );
+        }
+      } finally {
+        this.setWatchHealthy(false);
+      }
+    }
+  }
+
+  private setWatchHealthy(healthy: boolean): void {
+    if (healthy === this.watchHealthy) return;
+    this.watchHealthy = healthy;
+    this.emit({ type: 'follower-mode', mode: healthy ? 'watch' : 'poll' });
+  }
+
+  private onWatchedChange(snapshot: LeaseReadResult | null): void {
+    if (snapshot) this.watchFrom = snapshot.resourceVersion || this.watchFrom;
+    // A leader renews on its own schedule; only candidates act on watched changes.
+    if (this.live !== null || this.holdForDrain || this.stopRequested) return;
+    if (snapshot) this.observe(snapshot);
+    this.reschedule();
+  }
+
+  /** Recomputes when a candidate should next try, after new information arrived. */
+  private reschedule(): void {
+    if (this.live !== null || this.stopRequested || this.stateValue !== 'candidate') return;
+    const delay = this.watchedDelay();
+    if (delay === null) return;
+    this.nextAttemptAt = this.options.clock.now() + delay;
+    this.wake();
+  }
+
+  /** The watch missed a change that a GET revealed: reopen it from the GET's resourceVersion. */
+  private restartWatch(resourceVersion: string): void {
+    if (!this.watchHealthy) return;
+    this.watchFrom = resourceVersion;
+    this.watchController?.abort();
   }
 
   /** Renews every retryPeriod until the term ends (or, while draining, until the drain is over). */
@@ -352,6 +481,7 @@ export class LeaderElector {
   /** client-go's tryAcquireOrRenew: fast path for a leader, else GET then CREATE or UPDATE. */
   private async tryAcquireOrRenew(operation: ElectorOperation): Promise<boolean> {
     const { lock, clock } = this.options;
+    this.lastAttemptHeldByOther = false;
     const started = clock.now();
     const leading = this.live !== null || this.holdForDrain;
 
@@ -412,9 +542,12 @@ export class LeaderElector {
       }
     }
 
+    const changed = !this.observed || !sameRecord(this.observed.record, current.record);
     this.observe(current);
+    if (changed && !leading) this.restartWatch(current.resourceVersion);
     const old = current.record;
     if (old.holderIdentity !== '' && old.holderIdentity !== this.identity && this.observedValid()) {
+      this.lastAttemptHeldByOther = true;
       this.consecutiveErrors = 0;
       this.errorStreak = null;
       return false;
@@ -550,10 +683,13 @@ export class LeaderElector {
 
   /** The observed record is still valid by our own clock and the record's own duration. */
   private observedValid(): boolean {
-    if (!this.observed) return false;
-    const seconds = this.observed.record.leaseDurationSeconds;
-    const validFor = seconds > 0 ? seconds * 1000 : this.options.leaseDuration;
-    return this.options.clock.now() < this.observedAt + validFor;
+    return this.observed !== null && this.options.clock.now() < this.observedExpiry();
+  }
+
+  /** When the observed claim expires by our clock: observation time plus the record's own duration. */
+  private observedExpiry(): number {
+    const seconds = this.observed?.record.leaseDurationSeconds ?? 0;
+    return this.observedAt + (seconds > 0 ? seconds * 1000 : this.options.leaseDuration);
   }
 
   // ------------------------------------------------------------------ terms

@@ -6,6 +6,24 @@ export interface LeaseReadResult extends LeaseSnapshot {
   normalized?: Pick<NormalizedLeaseSpec, 'problems' | 'durationUnusable'>;
 }
 
+/** Receives changes of the watched Lease. */
+export interface LeaseWatchHandlers {
+  /** The Lease was added or modified (`snapshot`), or deleted (`null`). */
+  onChange(snapshot: LeaseReadResult | null): void;
+  /** A bookmark: nothing changed up to `resourceVersion`. */
+  onBookmark?(resourceVersion: string): void;
+}
+
+/** An established watch. */
+export interface LeaseWatch {
+  /**
+   * Settles when the watch ends: resolves when the server closed it normally,
+   * rejects with a `LeaseLockError` otherwise (status 410 when the
+   * resourceVersion is too old and the caller should read afresh).
+   */
+  readonly done: Promise<void>;
+}
+
 /**
  * Storage of one election record with optimistic concurrency, as client-go's
  * `resourcelock.Interface`. Every method rejects with a `LeaseLockError`
@@ -24,4 +42,12 @@ export interface LeaseLock {
   create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot>;
   /** Replaces the record if it is still at `resourceVersion`; else rejects with `LeaseConflictError`. */
   update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<LeaseSnapshot>;
+  /**
+   * Optional: streams changes of the Lease from `resourceVersion` (or from
+   * its current state when undefined). Resolves once the stream is open;
+   * rejects with a `LeaseLockError` when it cannot be opened (for example
+   * `forbidden` when the `watch` verb is not granted). Aborting `signal`
+   * ends it.
+   */
+  watch?(handlers: LeaseWatchHandlers, resourceVersion: string | undefined, signal: AbortSignal): Promise<LeaseWatch>;
 }

@@ -1,4 +1,4 @@
-import type { LeaseLock, LeaseReadResult } from './lease-lock.js';
+import type { LeaseLock, LeaseReadResult, LeaseWatch, LeaseWatchHandlers } from './lease-lock.js';
 import { LeaseConflictError, LeaseNotFoundError, LeaseTimeoutError } from './lease-lock.errors.js';
 import { normalizeLeaseSpec, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
 
@@ -10,12 +10,47 @@ import { normalizeLeaseSpec, type LeaseRecord, type LeaseSnapshot } from './leas
 export class MemoryLeaseLock implements LeaseLock {
   private stored: { spec: unknown; resourceVersion: number } | null = null;
   private nextVersion = 1;
+  private readonly watchers = new Set<LeaseWatchHandlers>();
 
-  /** Creates an empty in-memory Lease named `namespace/name`. */
+  /**
+   * Creates an empty in-memory Lease named `namespace/name`. With
+   * `{ watchable: true }` it also supports `watch`, delivering changes
+   * synchronously after each write.
+   */
   constructor(
     readonly name = 'memory-lease',
     readonly namespace = 'default',
-  ) {}
+    options: { watchable?: boolean } = {},
+  ) {
+    if (!options.watchable) this.watch = undefined;
+  }
+
+  /** Streams changes; present only when constructed with `{ watchable: true }`. */
+  watch?: (
+    handlers: LeaseWatchHandlers,
+    resourceVersion: string | undefined,
+    signal: AbortSignal,
+  ) => Promise<LeaseWatch> = async (handlers, _resourceVersion, signal) => {
+    this.checkSignal(signal, 'watch');
+    this.watchers.add(handlers);
+    const done = new Promise<void>((resolve) =>
+      signal.addEventListener(
+        'abort',
+        () => {
+          this.watchers.delete(handlers);
+          resolve();
+        },
+        { once: true },
+      ),
+    );
+    if (this.stored !== null) handlers.onChange(this.read());
+    return { done };
+  };
+
+  /** Number of open watches (for tests). */
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
 
   describe(): string {
     return `${this.namespace}/${this.name} (in-memory)`;
@@ -24,12 +59,21 @@ export class MemoryLeaseLock implements LeaseLock {
   async get(signal: AbortSignal): Promise<LeaseReadResult> {
     this.checkSignal(signal, 'get');
     if (this.stored === null) throw new LeaseNotFoundError(`lease ${this.describe()} not found`, { status: 404 });
-    const normalized = normalizeLeaseSpec(this.stored.spec);
+    return this.read();
+  }
+
+  private read(): LeaseReadResult {
+    const stored = this.stored!;
+    const normalized = normalizeLeaseSpec(stored.spec);
     return {
       record: normalized.record,
-      resourceVersion: String(this.stored.resourceVersion),
+      resourceVersion: String(stored.resourceVersion),
       ...(normalized.problems.length > 0 ? { normalized } : {}),
     };
+  }
+
+  private notify(): void {
+    for (const watcher of [...this.watchers]) watcher.onChange(this.stored === null ? null : this.read());
   }
 
   async create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot> {
@@ -53,11 +97,13 @@ export class MemoryLeaseLock implements LeaseLock {
   /** Writes any spec, well-formed or not, bypassing concurrency checks (an "outside writer"). */
   overwrite(spec: unknown): void {
     this.stored = { spec: structuredClone(spec), resourceVersion: this.nextVersion++ };
+    this.notify();
   }
 
   /** Deletes the Lease, as `kubectl delete lease` would. */
   delete(): void {
     this.stored = null;
+    this.notify();
   }
 
   /** The stored spec as last written, or null when there is no Lease. */
@@ -68,7 +114,9 @@ export class MemoryLeaseLock implements LeaseLock {
   private store(record: LeaseRecord): LeaseSnapshot {
     const copy = structuredClone(record);
     this.stored = { spec: copy, resourceVersion: this.nextVersion++ };
-    return { record: structuredClone(copy), resourceVersion: String(this.stored.resourceVersion) };
+    const written = { record: structuredClone(copy), resourceVersion: String(this.stored.resourceVersion) };
+    queueMicrotask(() => this.notify());
+    return written;
   }
 
   private checkSignal(signal: AbortSignal, verb: string): void {

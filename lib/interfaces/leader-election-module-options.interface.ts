@@ -49,6 +49,11 @@ export interface LeaderElectionModuleOptions {
    * a real election without a cluster. Excludes `kubeConfig` and `standalone`.
    */
   lock?: LeaseLock;
+  /**
+   * Followers watch the Lease (instant hand-over, no polling) and fall back
+   * to client-go's polling when the `watch` verb is not granted. Default true.
+   */
+  watch?: boolean;
   /** Release the Lease on shutdown so another replica takes over at once. Default true. */
   releaseOnShutdown?: boolean;
   /** Upper bound on waiting for in-flight `@OnlyWhenLeader` calls at shutdown. Default 10000. */

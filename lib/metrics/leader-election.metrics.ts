@@ -12,6 +12,7 @@ export const LEADER_ELECTION_METRIC_NAMES = [
   'leader_election_renew_duration_seconds',
   'leader_election_errors_total',
   'leader_election_last_renew_timestamp_seconds',
+  'leader_election_follower_watching',
 ] as const;
 
 /** One of {@link LEADER_ELECTION_METRIC_NAMES}. */
@@ -97,6 +98,11 @@ const DEFINITIONS: Record<LeaderElectionMetricName, Definition> = {
     help: 'Unix time of the last successful acquire or renewal by this replica.',
     labelNames: LEASE_LABELS,
   },
+  leader_election_follower_watching: {
+    kind: 'Gauge',
+    help: '1 while this replica follows the lease with a watch, 0 while it polls (watch impossible or reconnecting).',
+    labelNames: LEASE_LABELS,
+  },
 };
 
 /**
@@ -130,6 +136,7 @@ export class LeaderElectionMetrics {
     const lease = this.leaseLabels();
     this.gauge('leader_election_master_status').set({ name: lease.lease, ...lease }, 0);
     this.gauge('leader_election_is_leader').set({ ...lease, identity: elector.identity }, 0);
+    this.gauge('leader_election_follower_watching').set(lease, 0);
   }
 
   /**
@@ -199,6 +206,9 @@ export class LeaderElectionMetrics {
         );
         if (event.slowPath) this.counter('leader_election_slowpath_total').inc(lease);
         this.gauge('leader_election_last_renew_timestamp_seconds').set(lease, now);
+        break;
+      case 'follower-mode':
+        this.gauge('leader_election_follower_watching').set(lease, event.mode === 'watch' ? 1 : 0);
         break;
       case 'error':
         this.counter('leader_election_errors_total').inc({

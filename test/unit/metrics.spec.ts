@@ -45,6 +45,7 @@ const EXPECTED_LABELS: Record<LeaderElectionMetricName, string[]> = {
   leader_election_renew_duration_seconds: ['lease', 'namespace'],
   leader_election_errors_total: ['lease', 'namespace', 'operation', 'reason'],
   leader_election_last_renew_timestamp_seconds: ['lease', 'namespace'],
+  leader_election_follower_watching: ['lease', 'namespace'],
 };
 const EXPECTED_TYPES: Record<LeaderElectionMetricName, string> = {
   leader_election_master_status: 'gauge',
@@ -56,6 +57,7 @@ const EXPECTED_TYPES: Record<LeaderElectionMetricName, string> = {
   leader_election_renew_duration_seconds: 'histogram',
   leader_election_errors_total: 'counter',
   leader_election_last_renew_timestamp_seconds: 'gauge',
+  leader_election_follower_watching: 'gauge',
 };
 
 type Labels = Record<string, string | number>;
@@ -132,16 +134,18 @@ const key = {
   errors: (operation: string, reason: string) =>
     series('leader_election_errors_total', { ...lease, operation, reason }),
   lastRenew: series('leader_election_last_renew_timestamp_seconds', lease),
+  watching: series('leader_election_follower_watching', lease),
 };
 
 const running: Array<{ elector: LeaderElector; clock: FakeClock; metrics: LeaderElectionMetrics }> = [];
 
+/** Wall time of the current test's fake clock, in ms (set by setup()). */
+let currentWall = () => 0;
+
 beforeEach(() => {
-  // The metrics stamp last_renew_timestamp with Date.now(); tie it to a fixed epoch so values are exact.
+  // The metrics stamp last_renew_timestamp with Date.now(); tie it to the fake clock's wall time so values are exact.
   jest.spyOn(Date, 'now').mockImplementation(() => currentWall());
 });
-
-let currentWall = () => 0;
 
 afterEach(async () => {
   for (const { elector, clock, metrics } of running.splice(0)) {
@@ -213,7 +217,7 @@ async function setup(
 }
 
 describe('metric definitions', () => {
-  it('registers exactly the nine metrics, with their types and exact, bounded label names', async () => {
+  it('registers exactly the ten metrics, with their types and exact, bounded label names', async () => {
     const { registry } = await setup();
     const registered = (registry.getMetricsAsArray() as unknown as MetricObject[]).map((metric) => metric.name);
     expect(registered.sort()).toEqual([...LEADER_ELECTION_METRIC_NAMES].sort());
@@ -282,7 +286,7 @@ describe('metric definitions', () => {
 
   it('starts with both leadership gauges at 0 and no counter series, before the elector starts', async () => {
     const { snapshot } = await setup();
-    expect(await snapshot()).toEqual({ [key.master]: 0, [key.isLeader()]: 0 });
+    expect(await snapshot()).toEqual({ [key.master]: 0, [key.isLeader()]: 0, [key.watching]: 0 });
   });
 
   it('prefixes every name with the prefix option, and registers no unprefixed name', async () => {
@@ -650,6 +654,7 @@ describe('errors by operation and reason', () => {
     expect(await snapshot()).toEqual({
       [key.master]: 0,
       [key.isLeader()]: 0,
+      [key.watching]: 0,
       [key.errors('acquire', 'forbidden')]: gets,
     });
   });

@@ -12,11 +12,12 @@ import { ensureBinaries } from './binaries.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** `admin` (system:masters), `limited` (may only read leases) and `candidate-0`..`candidate-<count-1>` (lease electors). */
+/** `admin` (system:masters), `limited` (may only read leases), `nowatch` (may elect, but not watch) and `candidate-0`..`candidate-<count-1>` (lease electors). */
 export function defaultUsers(candidates = 8) {
   return [
     { name: 'admin', groups: ['system:masters'] },
     { name: 'limited', groups: ['lease-readers'] },
+    { name: 'nowatch', groups: ['lease-electors-nowatch'] },
     ...Array.from({ length: candidates }, (_, index) => ({ name: `candidate-${index}`, groups: ['lease-electors'] })),
   ];
 }
@@ -135,6 +136,19 @@ const RBAC = [
     metadata: { name: 'nle-lease-electors' },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'nle-lease-elector' },
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'lease-electors' }],
+  },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'nle-lease-elector-nowatch' },
+    rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }],
+  },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'nle-lease-electors-nowatch' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'nle-lease-elector-nowatch' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'lease-electors-nowatch' }],
   },
 ];
 

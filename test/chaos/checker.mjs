@@ -1,0 +1,394 @@
+// Checks a chaos run: every replica's EVENT_LOG (JSON lines written by the
+// sample app) against the harness's own timeline of signals, faults and
+// Lease writes. All times are process.hrtime.bigint() nanoseconds
+// (CLOCK_MONOTONIC, shared by every process on the machine).
+//
+// Usage on a kept run directory: node test/chaos/checker.mjs <run-dir>
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const NS_PER_MS = 1_000_000n;
+const ms = (ns) => Number(ns) / 1e6;
+const fromMs = (value) => BigInt(Math.round(value * 1e6));
+/** A process that SIGSTOP has stopped may still log this long after the harness sent the signal (a few µs in practice). */
+const STOP_LATENCY_NS = 20n * NS_PER_MS;
+
+/** Reads one JSON-lines file; `at` fields become BigInt. A torn last line (SIGKILL mid-write) is skipped. */
+export function readJsonLines(path) {
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const records = [];
+  for (const [index, line] of lines.entries()) {
+    if (!line.trim()) continue;
+    try {
+      const record = JSON.parse(line);
+      for (const key of Object.keys(record)) {
+        if ((key === 'at' || key.endsWith('At')) && typeof record[key] === 'string' && /^\d+$/.test(record[key])) {
+          record[key] = BigInt(record[key]);
+        }
+      }
+      records.push(record);
+    } catch (error) {
+      if (index < lines.length - 2) throw new Error(`${path}:${index + 1}: ${error.message}`);
+    }
+  }
+  return records;
+}
+
+/** Reads a kept run directory: events/<identity>.jsonl, timeline.jsonl and run.json. */
+export function loadRun(dir) {
+  const events = new Map();
+  for (const file of readdirSync(join(dir, 'events'))) {
+    if (file.endsWith('.jsonl')) events.set(file.slice(0, -'.jsonl'.length), readJsonLines(join(dir, 'events', file)));
+  }
+  const run = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
+  return { events, timeline: readJsonLines(join(dir, 'timeline.jsonl')), ...run };
+}
+
+function byStart(a, b) {
+  return a.start < b.start ? -1 : a.start > b.start ? 1 : 0;
+}
+
+/** Largest overlap (ns) between spans of different identities, and every overlapping pair. */
+function overlaps(spans) {
+  const sorted = [...spans].sort(byStart);
+  const active = [];
+  const pairs = [];
+  let max = 0n;
+  for (const span of sorted) {
+    for (let index = active.length - 1; index >= 0; index--)
+      if (active[index].end <= span.start) active.splice(index, 1);
+    for (const other of active) {
+      if (other.identity === span.identity) continue;
+      const overlap = (other.end < span.end ? other.end : span.end) - span.start;
+      if (overlap > 0n) {
+        pairs.push({ a: other, b: span, overlapNs: overlap });
+        if (overlap > max) max = overlap;
+      }
+    }
+    active.push(span);
+  }
+  return { maxNs: max, pairs };
+}
+
+/**
+ * @param {{
+ *   events: Map<string, object[]>,
+ *   timeline: object[],
+ *   timings: { leaseDuration: number, renewDeadline: number, retryPeriod: number },
+ *   slackMs: number,
+ *   endAt: bigint,
+ * }} run
+ */
+export function checkRun(run) {
+  const { events, timeline, timings, slackMs } = run;
+  const violations = [];
+  const violation = (kind, message, details = {}) => violations.push({ kind, message, ...details });
+  const recoveryBoundMs = timings.leaseDuration + 2.2 * timings.retryPeriod + slackMs;
+  const endAt = run.endAt ?? timeline.reduce((max, record) => (record.at > max ? record.at : max), 0n);
+
+  // ------------------------------------------------ what happened to each process
+  const lives = new Map(); // identity -> { killedAt, exitedAt, exit, freezes: [{from, to}] }
+  const life = (identity) => {
+    if (!lives.has(identity)) lives.set(identity, { killedAt: null, exitedAt: null, exit: null, freezes: [] });
+    return lives.get(identity);
+  };
+  for (const record of timeline) {
+    if (record.kind === 'launch') life(record.identity);
+    if (record.kind === 'signal') {
+      const state = life(record.identity);
+      if (record.signal === 'SIGKILL' && state.killedAt === null) state.killedAt = record.at;
+      if (record.signal === 'SIGSTOP') state.freezes.push({ from: record.at, to: null });
+      if (record.signal === 'SIGCONT') {
+        const open = state.freezes.find((freeze) => freeze.to === null);
+        if (open) open.to = record.at;
+      }
+    }
+    if (record.kind === 'exit') {
+      const state = life(record.identity);
+      state.exitedAt = record.at;
+      state.exit = record;
+      if (!record.expected) {
+        violation('crash', `${record.identity} exited unexpectedly (code ${record.code}, signal ${record.signal})`, {
+          identity: record.identity,
+        });
+      }
+    }
+  }
+  for (const [identity, state] of lives) {
+    // Killed while frozen: it never ran again.
+    for (const freeze of state.freezes) if (freeze.to === null) freeze.to = state.killedAt ?? state.exitedAt ?? endAt;
+    if (!events.has(identity)) events.set(identity, []);
+  }
+  /** The last moment the process can have acted: SIGKILL, else an observed exit, else the end of the run. */
+  const deathOf = (identity) => {
+    const state = lives.get(identity);
+    return state?.killedAt ?? state?.exitedAt ?? endAt;
+  };
+
+  // A frozen process cannot act: a span that was running when it froze and
+  // whose logged end comes after it woke is cut at the freeze (or at its last
+  // sign of life before waking, if that is later).
+  const clampInfo = (identity, start, loggedEnd) => {
+    const state = lives.get(identity);
+    const log = events.get(identity) ?? [];
+    for (const freeze of state?.freezes ?? []) {
+      if (start < freeze.from && loggedEnd > freeze.to) {
+        let cut = freeze.from;
+        for (const event of log) if (event.at >= freeze.from && event.at < freeze.to && event.at > cut) cut = event.at;
+        return { end: cut, clampedBy: freeze };
+      }
+    }
+    return { end: loggedEnd, clampedBy: null };
+  };
+
+  // ------------------------------------------------------------ terms and work
+  const terms = [];
+  const work = [];
+  let abortedWork = 0;
+  for (const [identity, log] of events) {
+    const state = lives.get(identity);
+    for (const freeze of state?.freezes ?? []) {
+      const leaked = log.filter((event) => event.at > freeze.from + STOP_LATENCY_NS && event.at < freeze.to);
+      if (leaked.length > 0) {
+        violation('freeze-leak', `${identity} logged ${leaked.length} events while SIGSTOPped`, { identity });
+      }
+    }
+    let open = null;
+    const openWork = [];
+    const death = deathOf(identity);
+    for (const event of log) {
+      if (event.event === 'term-start') {
+        if (open) violation('log', `${identity}: term-start while a term is open`, { identity, at: ms(event.at) });
+        open = { identity, start: event.at, token: event.token, loggedEnd: null, reason: null };
+      } else if (event.event === 'term-end') {
+        if (!open) {
+          violation('log', `${identity}: term-end without term-start`, { identity });
+          continue;
+        }
+        if (event.token !== open.token) {
+          violation('fencing', `${identity}: term-end token ${event.token} differs from term-start ${open.token}`);
+        }
+        open.loggedEnd = event.at;
+        open.reason = event.reason;
+        terms.push(open);
+        open = null;
+      } else if (event.event === 'work-begin') {
+        openWork.push({ identity, start: event.at, token: event.token });
+      } else if (event.event === 'work-end') {
+        const begun = openWork.shift();
+        if (!begun) {
+          violation('log', `${identity}: work-end without work-begin`, { identity });
+          continue;
+        }
+        begun.loggedEnd = event.at;
+        begun.aborted = event.aborted === true;
+        if (begun.aborted) abortedWork++;
+        work.push(begun);
+      }
+    }
+    if (open) terms.push({ ...open, loggedEnd: death, reason: 'killed or still running' });
+    for (const begun of openWork) work.push({ ...begun, loggedEnd: death, aborted: null });
+  }
+  for (const span of [...terms, ...work]) {
+    const { end, clampedBy } = clampInfo(span.identity, span.start, span.loggedEnd);
+    span.end = end;
+    span.clampedBy = clampedBy;
+  }
+
+  // Leader-only work: only inside the replica's own (clamped) term, with its token; woken work ends aborted.
+  const termsOf = new Map();
+  for (const term of terms) termsOf.set(term.identity, [...(termsOf.get(term.identity) ?? []), term]);
+  for (const execution of work) {
+    const term = (termsOf.get(execution.identity) ?? []).find(
+      (candidate) => candidate.start <= execution.start && execution.start <= candidate.end,
+    );
+    if (!term) {
+      violation('work-outside-term', `${execution.identity} began leader-only work while not leader`, {
+        identity: execution.identity,
+        at: ms(execution.start),
+      });
+    } else if (term.token !== execution.token) {
+      violation('fencing', `${execution.identity}: work token ${execution.token} in a term with token ${term.token}`);
+    }
+    if (execution.clampedBy && execution.aborted !== true) {
+      violation(
+        'stale-work-after-wake',
+        `${execution.identity}: leader-only work running when it was frozen ended after SIGCONT with aborted=${execution.aborted} (its term had ended while frozen)`,
+        {
+          identity: execution.identity,
+          workBeganMsBeforeFreeze: ms(execution.clampedBy.from - execution.start),
+          endedMsAfterWake: ms(execution.loggedEnd - execution.clampedBy.to),
+        },
+      );
+    }
+  }
+
+  // ------------------------------------------------------------------ overlap
+  const termOverlap = overlaps(terms);
+  for (const { a, b, overlapNs } of termOverlap.pairs) {
+    violation('term-overlap', `terms of ${a.identity} and ${b.identity} overlap by ${ms(overlapNs).toFixed(3)}ms`, {
+      first: { identity: a.identity, token: a.token, reason: a.reason, startMs: ms(a.start), endMs: ms(a.end) },
+      second: { identity: b.identity, token: b.token, startMs: ms(b.start), endMs: ms(b.end) },
+    });
+  }
+  const workOverlap = overlaps(work);
+  for (const { a, b, overlapNs } of workOverlap.pairs) {
+    violation(
+      'work-overlap',
+      `leader-only work of ${a.identity} and ${b.identity} overlaps by ${ms(overlapNs).toFixed(3)}ms`,
+      {
+        first: { identity: a.identity, token: a.token, startMs: ms(a.start), endMs: ms(a.end) },
+        second: { identity: b.identity, token: b.token, startMs: ms(b.start), endMs: ms(b.end) },
+      },
+    );
+  }
+
+  // ------------------------------------------------------------------ fencing
+  const ordered = [...terms].sort(byStart);
+  for (let index = 1; index < ordered.length; index++) {
+    const [previous, current] = [ordered[index - 1], ordered[index]];
+    if (!(current.token > previous.token)) {
+      violation(
+        'fencing',
+        `fencing token did not increase: ${previous.identity} had ${previous.token}, then ${current.identity} started with ${current.token}`,
+        { previous: previous.identity, current: current.identity, atMs: ms(current.start) },
+      );
+    }
+  }
+
+  // ----------------------------------------------------------------- recovery
+  /** Earliest moment at or after `from` when a term of a replica not excluded is live. */
+  const leaderFrom = (from, exclude) => {
+    let best = null;
+    for (const term of terms) {
+      if (term.end <= from) continue;
+      if (exclude && term.identity === exclude.identity && term.start < exclude.until) continue;
+      const at = term.start > from ? term.start : from;
+      if (best === null || at < best.at) best = { at, term };
+    }
+    return best;
+  };
+  const faults = timeline.filter((record) => record.kind === 'fault');
+  const recoveries = [];
+  for (const fault of faults) {
+    if (fault.recoverFromAt === undefined || fault.recoverFromAt === null) continue;
+    const exclude = fault.exclude
+      ? { identity: fault.exclude, until: fault.excludeUntilAt ?? fault.recoverFromAt }
+      : null;
+    const found = leaderFrom(fault.recoverFromAt, exclude);
+    const recoveryMs = found ? ms(found.at - fault.recoverFromAt) : null;
+    const entry = { id: fault.id, type: fault.type, recoveryMs, leader: found?.term.identity ?? null };
+    recoveries.push(entry);
+    if (recoveryMs === null || recoveryMs > recoveryBoundMs) {
+      violation(
+        'recovery',
+        `${fault.type} #${fault.id}: ${recoveryMs === null ? 'no leader afterwards' : `leader after ${recoveryMs.toFixed(0)}ms`}, bound ${recoveryBoundMs.toFixed(0)}ms`,
+        { fault: fault.id },
+      );
+    }
+  }
+
+  // ---------------------------------------------------- malformed Lease writes
+  const writes = timeline.filter((record) => record.kind === 'lease-write');
+  for (const write of writes) {
+    if (!write.accepted) continue;
+    if (write.expect === 'no-takeover-until') {
+      // An outsider holds a valid claim from the moment it lands: nobody may start a term before it expires.
+      const until = write.sentAt + fromMs(write.validForMs);
+      const cutoff = write.claimEndsAt && write.claimEndsAt < until ? write.claimEndsAt : until;
+      for (const term of terms) {
+        if (term.start >= write.sentAt && term.start < cutoff) {
+          violation(
+            'false-leadership',
+            `${term.identity} started a term ${ms(term.start - write.sentAt).toFixed(0)}ms after the outside write "${write.shape}" (holder ${write.holder}, valid ${write.validForMs}ms)`,
+            { identity: term.identity, shape: write.shape },
+          );
+        }
+      }
+      // The leader it overwrote must stand down within renewDeadline of the write landing.
+      if (write.leader) {
+        const term = terms.find((t) => t.identity === write.leader && t.start < write.sentAt && t.end > write.sentAt);
+        const limit = write.doneAt + fromMs(timings.renewDeadline + slackMs);
+        if (term && term.end > limit) {
+          violation(
+            'stale-leader',
+            `${write.leader} kept leading ${ms(term.end - write.doneAt).toFixed(0)}ms after its Lease was overwritten by "${write.shape}"`,
+            { identity: write.leader },
+          );
+        }
+      }
+    }
+  }
+  for (const episode of faults.filter((fault) => fault.type === 'malformed-keep')) {
+    // The holder was kept; every shape was put under a healthy leader: it must keep leading, nobody else may start.
+    const term = terms.find(
+      (t) => t.identity === episode.target && t.start < episode.startAt && t.end > episode.clearAt,
+    );
+    if (!term) {
+      violation('false-leadership', `malformed-keep #${episode.id}: the leader ${episode.target} lost its term`, {
+        fault: episode.id,
+      });
+    }
+    for (const other of terms) {
+      if (other.identity !== episode.target && other.start >= episode.startAt && other.start <= episode.clearAt) {
+        violation('false-leadership', `malformed-keep #${episode.id}: ${other.identity} started a term`, {
+          fault: episode.id,
+        });
+      }
+    }
+  }
+
+  const faultCounts = {};
+  for (const fault of faults) faultCounts[fault.type] = (faultCounts[fault.type] ?? 0) + 1;
+  let worst = null;
+  for (const entry of recoveries)
+    if (worst === null || (entry.recoveryMs ?? Infinity) > (worst.recoveryMs ?? Infinity)) worst = entry;
+  const recoveryByType = {};
+  for (const entry of recoveries) {
+    const slot = (recoveryByType[entry.type] ??= { count: 0, maxMs: 0, totalMs: 0 });
+    slot.count++;
+    slot.maxMs = Math.max(slot.maxMs, entry.recoveryMs ?? Infinity);
+    slot.totalMs += entry.recoveryMs ?? 0;
+  }
+  for (const slot of Object.values(recoveryByType)) {
+    slot.meanMs = Math.round(slot.totalMs / slot.count);
+    slot.maxMs = Math.round(slot.maxMs);
+    delete slot.totalMs;
+  }
+  const tokens = ordered.map((term) => term.token);
+  return {
+    ok: violations.length === 0,
+    violations,
+    faults: faultCounts,
+    terms: terms.length,
+    termsClampedAtFreeze: terms.filter((term) => term.clampedBy).length,
+    fencingTokens: tokens.length ? { first: tokens[0], last: tokens[tokens.length - 1] } : null,
+    maxTermOverlapMs: ms(termOverlap.maxNs),
+    maxWorkOverlapMs: ms(workOverlap.maxNs),
+    leaderOnlyExecutions: work.length,
+    leaderOnlyExecutionsAborted: abortedWork,
+    recoveryBoundMs,
+    worstRecovery: worst
+      ? {
+          ms: Math.round(worst.recoveryMs ?? Infinity),
+          timesLeaseDuration: Number(((worst.recoveryMs ?? Infinity) / timings.leaseDuration).toFixed(2)),
+          fault: `${worst.type} #${worst.id}`,
+        }
+      : null,
+    recoveryByType,
+    recoveries,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const dir = process.argv[2];
+  if (!dir) {
+    console.error('usage: node test/chaos/checker.mjs <run-dir>');
+    process.exit(2);
+  }
+  const result = checkRun(loadRun(dir));
+  const { recoveries: _recoveries, ...summary } = result;
+  console.log(JSON.stringify(summary, null, 2));
+  process.exit(result.ok ? 0 : 1);
+}

@@ -1,0 +1,203 @@
+// A TCP fault proxy for one replica: it sits between the replica and the
+// kube-apiserver, on loopback only, and forwards bytes untouched (TLS passes
+// through; the kubeconfigs skip verification), unless told to misbehave:
+//
+//   pass       forward as they come.
+//   blackhole  forward nothing, in either direction, on existing and new
+//              connections, and keep every connection open: a partition.
+//              The replica sees its requests hang until its own timeouts
+//              fire. Bytes sent meanwhile are held and delivered on heal,
+//              like TCP retransmissions, except that a side that closes its
+//              connection during the partition loses the connection and
+//              what it held (an aborted request never arrives).
+//   delay      add `delayMs` of latency to every chunk in each direction,
+//              keeping order: a slow network.
+//   reset      destroy every connection with a TCP RST, and reset new ones
+//              as soon as they are accepted.
+//
+// setMode() switches at runtime and applies to existing connections at once.
+import { connect, createServer } from 'node:net';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** Bytes held per direction while blackholed before the connection is dropped (a watch can stream a lot). */
+const MAX_HELD_BYTES = 4 * 1024 * 1024;
+/** How long a connection may stay half-closed before it is torn down. */
+const GRACE_MS = 5000;
+export const PROXY_MODES = ['pass', 'blackhole', 'delay', 'reset'];
+
+function hardClose(socket, reset) {
+  if (socket.destroyed) return;
+  if (reset && typeof socket.resetAndDestroy === 'function') {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      // not connected: a plain destroy will do
+    }
+  }
+  socket.destroy();
+}
+
+/** One direction of a connection: a queue that honours the proxy's mode. */
+class Pipe {
+  constructor(proxy, connection, to) {
+    this.proxy = proxy;
+    this.connection = connection;
+    this.to = to;
+    /** Chunks waiting, each with the time (performance.now) it may leave; 0 = at once. */
+    this.queue = [];
+    this.held = 0;
+    this.timer = null;
+    this.ending = false;
+  }
+
+  push(chunk) {
+    const { mode, delayMs } = this.proxy;
+    if (mode === 'reset') return;
+    this.queue.push({ chunk, due: mode === 'delay' ? performance.now() + delayMs : 0 });
+    this.held += chunk.length;
+    if (this.held > MAX_HELD_BYTES) this.proxy.drop(this.connection);
+    else this.pump();
+  }
+
+  /** The source sent FIN or went away: forward the end after whatever is queued. */
+  end() {
+    this.ending = true;
+    this.pump();
+  }
+
+  pump() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const { mode } = this.proxy;
+    if (mode === 'blackhole' || mode === 'reset') return;
+    const now = performance.now();
+    while (this.queue.length > 0) {
+      const head = this.queue[0];
+      if (head.due > now) {
+        this.timer = setTimeout(() => this.pump(), Math.ceil(head.due - now));
+        return;
+      }
+      this.queue.shift();
+      this.held -= head.chunk.length;
+      if (!this.to.destroyed && !this.to.writableEnded) this.to.write(head.chunk);
+    }
+    if (this.ending && !this.to.destroyed && !this.to.writableEnded) this.to.end();
+  }
+
+  clear() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.queue = [];
+    this.held = 0;
+  }
+}
+
+/**
+ * Starts a fault proxy on 127.0.0.1 (a free port unless `port` is given)
+ * that forwards to `target`, which must be a loopback address.
+ *
+ * @param {{ target: { host: string, port: number }, port?: number, name?: string }} options
+ */
+export async function startFaultProxy(options) {
+  const { target } = options;
+  if (!LOOPBACK.has(target.host)) throw new Error(`fault proxy: target ${target.host} is not loopback`);
+  const connections = new Set();
+  const requestListeners = new Set();
+
+  const proxy = {
+    name: options.name ?? 'proxy',
+    mode: 'pass',
+    delayMs: 0,
+    port: 0,
+    stats: { connections: 0, resets: 0, refused: 0 },
+    /** 'pass' | 'blackhole' | 'delay' (with `delayMs` > 0) | 'reset'. Applies to existing connections at once. */
+    setMode(mode, delayMs = 0) {
+      if (!PROXY_MODES.includes(mode)) throw new Error(`fault proxy: unknown mode ${mode}`);
+      if (mode === 'delay' && !(delayMs > 0)) throw new Error('fault proxy: delay mode needs delayMs > 0');
+      proxy.mode = mode;
+      proxy.delayMs = mode === 'delay' ? delayMs : 0;
+      if (mode === 'reset') {
+        for (const connection of [...connections]) proxy.drop(connection, true);
+        return;
+      }
+      // Chunks already queued keep the latency they were given (they are in
+      // flight); held ones leave now if the new mode forwards.
+      for (const connection of connections) for (const pipe of connection.pipes) pipe.pump();
+    },
+    /** Calls `listener` once, the next time the replica sends bytes toward the apiserver: a request is in flight. */
+    onNextRequest(listener) {
+      requestListeners.add(listener);
+    },
+    /** Destroys a connection on both sides, with an RST when `reset`. */
+    drop(connection, reset = false) {
+      if (!connections.delete(connection)) return;
+      for (const pipe of connection.pipes) pipe.clear();
+      hardClose(connection.client, reset);
+      hardClose(connection.upstream, reset);
+      if (reset) proxy.stats.resets++;
+    },
+    get openConnections() {
+      return connections.size;
+    },
+    /** Closes every connection and the listener. */
+    close() {
+      requestListeners.clear();
+      for (const connection of [...connections]) proxy.drop(connection);
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
+    client.on('error', () => undefined);
+    if (proxy.mode === 'reset') {
+      proxy.stats.refused++;
+      hardClose(client, true);
+      return;
+    }
+    proxy.stats.connections++;
+    const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    upstream.on('error', () => undefined);
+    const connection = { client, upstream, pipes: [] };
+    const toUpstream = new Pipe(proxy, connection, upstream);
+    const toClient = new Pipe(proxy, connection, client);
+    connection.pipes.push(toUpstream, toClient);
+    connections.add(connection);
+
+    client.on('data', (chunk) => {
+      if (requestListeners.size > 0) {
+        const listeners = [...requestListeners];
+        requestListeners.clear();
+        for (const listener of listeners) listener();
+      }
+      toUpstream.push(chunk);
+    });
+    upstream.on('data', (chunk) => toClient.push(chunk));
+
+    // The replica closing during a partition loses the connection and what it held.
+    const replicaGone = () => (proxy.mode === 'blackhole' ? proxy.drop(connection) : toUpstream.end());
+    client.on('end', replicaGone);
+    client.on('close', () => {
+      replicaGone();
+      if (upstream.destroyed) connections.delete(connection);
+      else setTimeout(() => proxy.drop(connection), GRACE_MS + proxy.delayMs).unref();
+    });
+    // The apiserver closing is held like any other byte while blackholed, and forwarded on heal.
+    upstream.on('end', () => toClient.end());
+    upstream.on('close', () => {
+      toClient.end();
+      if (client.destroyed) connections.delete(connection);
+      else if (proxy.mode !== 'blackhole') setTimeout(() => proxy.drop(connection), GRACE_MS + proxy.delayMs).unref();
+    });
+  });
+  server.on('error', () => undefined);
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  proxy.port = server.address().port;
+  return proxy;
+}

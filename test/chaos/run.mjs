@@ -1,0 +1,1007 @@
+// `npm run chaos -- --minutes M --seed S`: fault injection against a real
+// control plane. Starts its own etcd + kube-apiserver, runs N replicas of the
+// sample Nest app (sample/dist/main.js), each talking to the apiserver
+// through its own TCP fault proxy, applies a randomized fault schedule driven
+// by a seeded PRNG, then checks every replica's event log against the
+// harness's fault timeline (see checker.mjs) and prints a summary. Exits 1 on
+// any violation. See test/chaos/README.md.
+import { spawn } from 'node:child_process';
+import {
+  appendFileSync,
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startControlPlane } from '../support/control-plane/control-plane.mjs';
+import { checkRun } from './checker.mjs';
+import { startFaultProxy } from './fault-proxy.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+
+// --------------------------------------------------------------- options
+
+const { values: flags } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '10' },
+    seed: { type: 'string' },
+    replicas: { type: 'string', default: '5' },
+    'lease-duration': { type: 'string', default: '2000' },
+    'renew-deadline': { type: 'string', default: '1000' },
+    'retry-period': { type: 'string', default: '250' },
+    slack: { type: 'string', default: '300' },
+    'reconcile-interval': { type: 'string', default: '100' },
+    'reconcile-work': { type: 'string', default: '60' },
+    faults: { type: 'string' },
+    'max-faults': { type: 'string', default: '10000' },
+    summary: { type: 'string' },
+    dir: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+const FAULT_TYPES = [
+  'kill',
+  'term',
+  'stop',
+  'partition',
+  'latency',
+  'apiserver-restart',
+  'apiserver-restart-inflight',
+  'malformed-keep',
+  'malformed-steal',
+  'malformed-unheld',
+  'partition+apiserver-restart',
+  'stop+apiserver-restart',
+  'latency+kill',
+];
+
+if (flags.help) {
+  console.log(`usage: npm run chaos -- [--minutes M] [--seed S] [--replicas N]
+       [--lease-duration MS --renew-deadline MS --retry-period MS] [--slack MS]
+       [--faults type,type,...] [--max-faults N] [--summary FILE] [--dir DIR] [--keep] [--quiet]
+
+Fault types: ${FAULT_TYPES.join(', ')}.
+Every type runs once (in a seeded random order), then random faults follow until --minutes of
+fault injection have passed. The run directory is kept on failure or with --keep.`);
+  process.exit(0);
+}
+
+const minutes = Number(flags.minutes);
+const seed = flags.seed !== undefined ? Number(flags.seed) >>> 0 : Math.floor(Math.random() * 2 ** 31);
+const replicaCount = Number(flags.replicas);
+const timings = {
+  leaseDuration: Number(flags['lease-duration']),
+  renewDeadline: Number(flags['renew-deadline']),
+  retryPeriod: Number(flags['retry-period']),
+};
+const slackMs = Number(flags.slack);
+const faultTypes = flags.faults ? flags.faults.split(',').map((type) => type.trim()) : FAULT_TYPES;
+for (const type of faultTypes) if (!FAULT_TYPES.includes(type)) throw new Error(`unknown fault type ${type}`);
+if (!(replicaCount >= 2 && replicaCount <= 8)) throw new Error('--replicas must be between 2 and 8');
+if (!(minutes > 0)) throw new Error('--minutes must be positive');
+
+const { leaseDuration: D, renewDeadline: RD, retryPeriod: RP } = timings;
+const recoveryBoundMs = D + 2.2 * RP + slackMs;
+
+// The seed comes first, so a failing run can be replayed.
+const replay = `npm run chaos -- --minutes ${minutes} --seed ${seed} --replicas ${replicaCount} --lease-duration ${D} --renew-deadline ${RD} --retry-period ${RP}`;
+console.log(`chaos: seed ${seed}  (replay: ${replay})`);
+
+// ------------------------------------------------------------ utilities
+
+/** mulberry32: a small seeded PRNG; the schedule only draws from it in a fixed order. */
+function prng(seedValue) {
+  let state = seedValue >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    uniform: (low, high) => low + next() * (high - low),
+    int: (low, high) => low + Math.floor(next() * (high - low + 1)),
+    pick: (list) => list[Math.floor(next() * list.length)],
+    shuffle: (list) => {
+      const copy = [...list];
+      for (let index = copy.length - 1; index > 0; index--) {
+        const other = Math.floor(next() * (index + 1));
+        [copy[index], copy[other]] = [copy[other], copy[index]];
+      }
+      return copy;
+    },
+  };
+}
+const rng = prng(seed);
+
+const now = () => process.hrtime.bigint();
+const msSince = (at) => Number(now() - at) / 1e6;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+const started = Date.now();
+const log = (message) => {
+  if (!flags.quiet) console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${message}`);
+};
+
+async function waitUntil(condition, timeoutMs, stepMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() >= deadline) return null;
+    await sleep(stepMs);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// ------------------------------------------------------------- run state
+
+const runDir = flags.dir ?? mkdtempSync(join(tmpdir(), 'nle-chaos-'));
+for (const sub of ['events', 'logs', 'kubeconfigs']) mkdirSync(join(runDir, sub), { recursive: true });
+const timelinePath = join(runDir, 'timeline.jsonl');
+writeFileSync(timelinePath, '');
+const timeline = [];
+const serialize = (value) => JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? item.toString() : item));
+function record(entry) {
+  timeline.push(entry);
+  appendFileSync(timelinePath, `${serialize(entry)}\n`);
+  return entry;
+}
+writeFileSync(join(runDir, 'run.json'), serialize({ seed, timings, slackMs, replicas: replicaCount }));
+
+/** Snapshot of the built package and sample, so a rebuild during a long soak cannot change the replicas under test. */
+function snapshotApp() {
+  const main = join(root, 'sample', 'dist', 'main.js');
+  if (!existsSync(main) || !existsSync(join(root, 'dist', 'index.js'))) {
+    throw new Error('sample/dist/main.js or dist/ is missing: run `npm run build && npm run build:sample` first.');
+  }
+  const app = join(runDir, 'app');
+  cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
+  cpSync(join(root, 'sample', 'dist'), join(app, 'sample', 'dist'), { recursive: true });
+  cpSync(join(root, 'package.json'), join(app, 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'), 'dir');
+  return join(app, 'sample', 'dist', 'main.js');
+}
+
+let plane = null;
+const proxies = [];
+const slots = []; // slot index -> current Replica
+const replicas = new Map(); // identity -> Replica
+const pidFile = join(runDir, 'replica-pids');
+let cleaning = null;
+let faultSeq = 0;
+
+function writePids() {
+  writeFileSync(
+    pidFile,
+    [...replicas.values()]
+      .filter((replica) => !replica.exited)
+      .map((replica) => replica.child.pid)
+      .join('\n'),
+  );
+}
+
+// ------------------------------------------------------------ event logs
+
+/** Incremental reader of one replica's EVENT_LOG. */
+class EventTail {
+  constructor(path) {
+    this.path = path;
+    this.offset = 0;
+    this.partial = '';
+    this.events = [];
+    this.openTerm = null;
+  }
+
+  poll() {
+    if (!existsSync(this.path)) return;
+    const size = statSync(this.path).size;
+    if (size <= this.offset) return;
+    const fd = openSync(this.path, 'r');
+    const buffer = Buffer.alloc(size - this.offset);
+    readSync(fd, buffer, 0, buffer.length, this.offset);
+    closeSync(fd);
+    this.offset = size;
+    const lines = (this.partial + buffer.toString('utf8')).split('\n');
+    this.partial = lines.pop();
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      const event = JSON.parse(line);
+      event.at = BigInt(event.at);
+      this.events.push(event);
+      if (event.event === 'term-start') this.openTerm = event;
+      if (event.event === 'term-end') this.openTerm = null;
+    }
+  }
+}
+
+// -------------------------------------------------------------- replicas
+
+let appMain = null;
+
+async function launch(slot) {
+  const generation = (slots[slot]?.generation ?? -1) + 1;
+  const identity = `r${slot}-${generation}`;
+  const port = await freePort();
+  const eventLog = join(runDir, 'events', `${identity}.jsonl`);
+  const out = openSync(join(runDir, 'logs', `${identity}.log`), 'a');
+  const child = spawn(process.execPath, [appMain], {
+    env: {
+      ...process.env,
+      KUBECONFIG: proxies[slot].kubeconfig,
+      POD_NAME: identity,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      EVENT_LOG: eventLog,
+      LEASE_NAME: 'chaos-leader',
+      LEASE_NAMESPACE: 'default',
+      LEASE_DURATION_MS: String(D),
+      RENEW_DEADLINE_MS: String(RD),
+      RETRY_PERIOD_MS: String(RP),
+      RECONCILE_INTERVAL_MS: flags['reconcile-interval'],
+      RECONCILE_WORK_MS: flags['reconcile-work'],
+      REPORT_CRON: '*/30 * * * * *',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  const replica = {
+    slot,
+    generation,
+    identity,
+    port,
+    child,
+    tail: new EventTail(eventLog),
+    expectedExit: null,
+    frozen: false,
+    exited: false,
+    metrics: null,
+  };
+  replica.exitedPromise = new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      replica.exited = true;
+      const expected =
+        replica.expectedExit === 'SIGKILL'
+          ? signal === 'SIGKILL'
+          : replica.expectedExit === 'SIGTERM'
+            ? code === 0 || signal === 'SIGTERM'
+            : false;
+      record({ kind: 'exit', identity, code, signal, expected, at: now() });
+      if (!expected) log(`!! ${identity} exited unexpectedly (code ${code}, signal ${signal})`);
+      writePids();
+      resolve({ code, signal });
+    }),
+  );
+  slots[slot] = replica;
+  replicas.set(identity, replica);
+  record({ kind: 'launch', identity, slot, pid: child.pid, at: now() });
+  writePids();
+  return replica;
+}
+
+/** Sends a signal and records it. SIGKILL/SIGSTOP are stamped after delivery, SIGCONT/SIGTERM before. */
+function signal(replica, name) {
+  if (replica.exited) return null;
+  if (name === 'SIGKILL' || name === 'SIGTERM') replica.expectedExit ??= name;
+  if (name === 'SIGKILL') replica.expectedExit = 'SIGKILL';
+  const before = now();
+  replica.child.kill(name);
+  const after = now();
+  const at = name === 'SIGKILL' || name === 'SIGSTOP' ? after : before;
+  if (name === 'SIGSTOP') replica.frozen = true;
+  if (name === 'SIGCONT') replica.frozen = false;
+  record({ kind: 'signal', identity: replica.identity, signal: name, at });
+  return at;
+}
+
+function liveReplicas() {
+  return slots.filter((replica) => replica && !replica.exited);
+}
+
+function pollAll() {
+  for (const replica of replicas.values()) replica.tail.poll();
+}
+
+/** Identities with an open term in their log, among processes that are alive. */
+function openTerms() {
+  pollAll();
+  return liveReplicas().filter((replica) => replica.tail.openTerm);
+}
+
+/** Waits for exactly one leader, in office for `settleMs`, with every slot's replica taking part. */
+async function waitForStableLeader(timeoutMs = 30_000, settleMs = Math.max(1000, 4 * RP)) {
+  return waitUntil(() => {
+    const open = openTerms();
+    if (open.length !== 1) return null;
+    const [leader] = open;
+    if (leader.frozen || msSince(leader.tail.openTerm.at) < settleMs) return null;
+    if (liveReplicas().some((replica) => replica.tail.events.length === 0)) return null;
+    return leader;
+  }, timeoutMs);
+}
+
+/** Waits for a term-start after `after` by anyone but `excluding`. */
+async function waitForNewTerm(after, excluding, timeoutMs) {
+  return waitUntil(() => {
+    pollAll();
+    for (const replica of replicas.values()) {
+      if (replica.identity === excluding) continue;
+      const start = replica.tail.events.find((event) => event.event === 'term-start' && event.at > after);
+      if (start) return { replica, at: start.at };
+    }
+    return null;
+  }, timeoutMs);
+}
+
+async function waitForTermEnd(replica, after, timeoutMs) {
+  return waitUntil(() => {
+    replica.tail.poll();
+    return replica.tail.events.find((event) => event.event === 'term-end' && event.at > after) ?? null;
+  }, timeoutMs);
+}
+
+async function relaunchLater(slot, delayMs) {
+  await sleep(delayMs);
+  if (cleaning) return;
+  const replica = await launch(slot);
+  log(`   relaunched slot ${slot} as ${replica.identity}`);
+}
+
+async function scrapeMetrics(replica) {
+  if (replica.exited || replica.frozen) return;
+  try {
+    const response = await fetch(`http://127.0.0.1:${replica.port}/metrics`, { signal: AbortSignal.timeout(1500) });
+    const text = await response.text();
+    const errors = {};
+    const demoted = {};
+    for (const line of text.split('\n')) {
+      const match = /^(leader_election_errors_total|leader_election_demoted_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
+      if (!match) continue;
+      const labels = Object.fromEntries([...match[2].matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]));
+      if (match[1] === 'leader_election_errors_total') errors[`${labels.operation}/${labels.reason}`] = Number(match[3]);
+      else demoted[labels.reason] = Number(match[3]);
+    }
+    replica.metrics = { errors, demoted };
+  } catch {
+    // starting, frozen or gone: keep the last scrape
+  }
+}
+
+// ------------------------------------------------------------- the Lease
+
+const LEASE_PATH = '/apis/coordination.k8s.io/v1/namespaces/default/leases/chaos-leader';
+const OUTSIDER = 'chaos-outsider';
+const micro = (date) => date.toISOString().replace('Z', '000Z');
+const FAR_FUTURE = '2999-01-01T00:00:00.000000Z';
+const leaseSeconds = Math.max(1, Math.ceil(D / 1000));
+
+/**
+ * Malformed shapes (lib/elector/lease-record.ts normalizeLeaseSpec). `held`
+ * shapes keep a holder (the leader itself, or an outsider); `unheld` ones
+ * leave the Lease without a holder. Each returns a spec from the current one.
+ */
+const HELD_SHAPES = {
+  'lease-duration-zero': (spec) => ({ ...spec, leaseDurationSeconds: 0 }),
+  'lease-duration-negative': (spec) => ({ ...spec, leaseDurationSeconds: -5 }),
+  'lease-duration-missing': (spec) => omit(spec, 'leaseDurationSeconds'),
+  'acquire-time-missing': (spec) => omit(spec, 'acquireTime'),
+  'renew-time-missing': (spec) => omit(spec, 'renewTime'),
+  'times-missing': (spec) => omit(omit(spec, 'acquireTime'), 'renewTime'),
+  'acquire-time-unparsable': (spec) => ({ ...spec, acquireTime: 'yesterday' }),
+  'renew-time-unparsable': (spec) => ({ ...spec, renewTime: '2025-01-01 00:00:00' }),
+  'renew-time-future': (spec) => ({ ...spec, renewTime: FAR_FUTURE }),
+  'acquire-time-future': (spec) => ({ ...spec, acquireTime: FAR_FUTURE }),
+  'preferred-holder-set': (spec) => ({ ...spec, preferredHolder: 'r0-0' }),
+  'strategy-set': (spec) => ({ ...spec, strategy: 'OldestEmulationVersion' }),
+  'strategy-and-preferred-holder-set': (spec) => ({
+    ...spec,
+    strategy: 'OldestEmulationVersion',
+    preferredHolder: 'r0-0',
+  }),
+};
+const UNHELD_SHAPES = {
+  'no-spec': () => undefined,
+  'holder-null': (spec) => ({ ...spec, holderIdentity: null }),
+  'holder-empty': (spec) => ({ ...spec, holderIdentity: '' }),
+};
+/** Shapes whose lease duration the apiserver stores as written (otherwise the configured duration applies). */
+const USABLE_DURATION = (spec) =>
+  Number.isInteger(spec?.leaseDurationSeconds) && spec.leaseDurationSeconds > 0 ? spec.leaseDurationSeconds * 1000 : D;
+function omit(object, key) {
+  const copy = { ...object };
+  delete copy[key];
+  return copy;
+}
+
+const shapeResults = {};
+
+/**
+ * Puts a Lease spec derived from the current one by `build`, as the admin
+ * (an outside writer), retrying on 409. Records the write in the timeline.
+ */
+async function writeLease(shape, build, extra) {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const current = await plane.request('GET', LEASE_PATH);
+    if (current.status !== 200) throw new Error(`GET lease: HTTP ${current.status} ${current.text}`);
+    const spec = build(current.json.spec ?? {});
+    const body = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'chaos-leader', namespace: 'default', resourceVersion: current.json.metadata.resourceVersion },
+      ...(spec === undefined ? {} : { spec }),
+    };
+    const sentAt = now();
+    const result = await plane.request('PUT', LEASE_PATH, body);
+    const doneAt = now();
+    if (result.status === 409) continue;
+    const accepted = result.status === 200;
+    const entry = (shapeResults[shape] ??= { attempts: 0, accepted: 0, rejected: {} });
+    entry.attempts++;
+    if (accepted) entry.accepted++;
+    else entry.rejected[result.status] = (result.json?.message ?? result.text).slice(0, 160);
+    if (accepted) {
+      const stored = result.json.spec ?? {};
+      for (const field of ['strategy', 'preferredHolder']) {
+        if (spec && spec[field] !== undefined && stored[field] === undefined) entry.droppedByApiserver = field;
+      }
+    }
+    return record({
+      kind: 'lease-write',
+      shape,
+      accepted,
+      status: result.status,
+      holder: spec?.holderIdentity ?? null,
+      validForMs: USABLE_DURATION(spec),
+      sentAt,
+      doneAt,
+      at: doneAt,
+      ...extra,
+    });
+  }
+  throw new Error(`writing lease shape ${shape}: 8 conflicts in a row`);
+}
+
+// ------------------------------------------------------------------ faults
+
+async function restartApiserver(how) {
+  const stopBegan = now();
+  await plane.stopApiserver(how);
+  const stoppedAt = now();
+  const downtime = rng.uniform(0, 1500);
+  await sleep(downtime);
+  const startMs = await plane.startApiserver();
+  const readyAt = now();
+  log(`   apiserver stopped (${how}) in ${msSince(stopBegan).toFixed(0)}ms total, ready again after ${startMs}ms`);
+  return { stopBegan, stoppedAt, readyAt, downtimeMs: Number(readyAt - stoppedAt) / 1e6 };
+}
+
+function faultRecord(type, leader, fields) {
+  return record({ kind: 'fault', id: ++faultSeq, type, target: leader.identity, at: now(), ...fields });
+}
+
+const FAULTS = {
+  async kill(leader) {
+    const killAt = signal(leader, 'SIGKILL');
+    await leader.exitedPromise;
+    void relaunchLater(leader.slot, rng.uniform(0, 1000));
+    const next = await waitForNewTerm(killAt, leader.identity, recoveryBoundMs * 3);
+    faultRecord('kill', leader, {
+      startAt: killAt,
+      clearAt: killAt,
+      recoverFromAt: killAt,
+      exclude: leader.identity,
+      excludeUntilAt: killAt,
+    });
+    return next ? `${next.replica.identity} leads after ${(Number(next.at - killAt) / 1e6).toFixed(0)}ms` : 'no leader';
+  },
+
+  async term(leader) {
+    const termAt = signal(leader, 'SIGTERM');
+    const exited = await Promise.race([leader.exitedPromise, sleep(10_000).then(() => null)]);
+    if (!exited) {
+      record({ kind: 'problem', problem: 'shutdown-timeout', message: `${leader.identity} did not exit within 10s of SIGTERM`, at: now() });
+      signal(leader, 'SIGKILL');
+      await leader.exitedPromise;
+    }
+    void relaunchLater(leader.slot, rng.uniform(0, 1000));
+    const next = await waitForNewTerm(termAt, leader.identity, recoveryBoundMs * 3);
+    faultRecord('term', leader, {
+      startAt: termAt,
+      clearAt: termAt,
+      recoverFromAt: termAt,
+      exclude: leader.identity,
+      excludeUntilAt: termAt,
+    });
+    return next ? `${next.replica.identity} leads after ${(Number(next.at - termAt) / 1e6).toFixed(0)}ms` : 'no leader';
+  },
+
+  async stop(leader) {
+    const holdMs = rng.uniform(1.1 * D, 2.5 * D);
+    const stopAt = signal(leader, 'SIGSTOP');
+    await sleep(holdMs);
+    const contAt = signal(leader, 'SIGCONT');
+    await waitForTermEnd(leader, stopAt, RD + 2000);
+    faultRecord('stop', leader, {
+      startAt: stopAt,
+      clearAt: contAt,
+      recoverFromAt: stopAt,
+      exclude: leader.identity,
+      excludeUntilAt: contAt,
+      holdMs,
+    });
+    return `frozen ${holdMs.toFixed(0)}ms`;
+  },
+
+  async partition(leader) {
+    const holdMs = rng.uniform(1.1 * D, 2.5 * D);
+    const proxy = proxies[leader.slot];
+    const startAt = now();
+    proxy.setMode('blackhole');
+    await sleep(holdMs);
+    const clearAt = now();
+    proxy.setMode('pass');
+    faultRecord('partition', leader, {
+      startAt,
+      clearAt,
+      recoverFromAt: startAt,
+      exclude: leader.identity,
+      excludeUntilAt: clearAt,
+      holdMs,
+    });
+    return `blackholed ${holdMs.toFixed(0)}ms`;
+  },
+
+  async latency(leader) {
+    const delayMs = Math.round(rng.uniform(0.3 * RD, 1.0 * RD));
+    const holdMs = rng.uniform(0.5 * D, 2 * D);
+    const proxy = proxies[leader.slot];
+    const startAt = now();
+    proxy.setMode('delay', delayMs);
+    await sleep(holdMs);
+    const clearAt = now();
+    proxy.setMode('pass');
+    faultRecord('latency', leader, { startAt, clearAt, recoverFromAt: clearAt, delayMs, holdMs });
+    return `+${delayMs}ms per chunk each way for ${holdMs.toFixed(0)}ms`;
+  },
+
+  async 'apiserver-restart'(leader) {
+    const how = rng.pick(['SIGTERM', 'SIGKILL']);
+    const restart = await restartApiserver(how);
+    faultRecord('apiserver-restart', leader, {
+      startAt: restart.stopBegan,
+      clearAt: restart.readyAt,
+      recoverFromAt: restart.readyAt,
+      how,
+      downtimeMs: restart.downtimeMs,
+    });
+    return `${how}, down ${restart.downtimeMs.toFixed(0)}ms`;
+  },
+
+  async 'apiserver-restart-inflight'(leader) {
+    // Kill the apiserver a few ms after the leader's next request hits the wire.
+    const afterMs = rng.uniform(0, 15);
+    const proxy = proxies[leader.slot];
+    let triggeredAt = null;
+    const stopped = new Promise((resolve) => {
+      const trigger = () => {
+        triggeredAt ??= now();
+        setTimeout(() => resolve(plane.stopApiserver('SIGKILL')), afterMs);
+      };
+      proxy.onNextRequest(trigger);
+      setTimeout(trigger, 5 * RP);
+    });
+    const stopBegan = now();
+    await stopped;
+    const stoppedAt = now();
+    await sleep(rng.uniform(0, 1500));
+    const startMs = await plane.startApiserver();
+    const readyAt = now();
+    faultRecord('apiserver-restart-inflight', leader, {
+      startAt: stopBegan,
+      clearAt: readyAt,
+      recoverFromAt: readyAt,
+      killedMsAfterRequest: afterMs,
+      triggeredAt,
+      downtimeMs: Number(readyAt - stoppedAt) / 1e6,
+    });
+    return `SIGKILL ${afterMs.toFixed(1)}ms after a renewal went out, ready again after ${startMs}ms`;
+  },
+
+  async 'malformed-keep'(leader) {
+    // Every held shape, naming the current leader: it must keep leading and nobody else may start.
+    const order = rng.shuffle(Object.keys(HELD_SHAPES));
+    const gaps = order.map(() => rng.uniform(2 * RP, 3 * RP));
+    const startAt = now();
+    const statuses = [];
+    for (const [index, shape] of order.entries()) {
+      const write = await writeLease(shape, (spec) => HELD_SHAPES[shape]({ ...spec, holderIdentity: leader.identity }), {
+        expect: 'leader-keeps',
+        leader: leader.identity,
+      });
+      statuses.push(`${shape}:${write.status}`);
+      await sleep(gaps[index]);
+    }
+    await sleep(RD);
+    const clearAt = now();
+    faultRecord('malformed-keep', leader, { startAt, clearAt, recoverFromAt: clearAt, shapes: statuses });
+    return statuses.join(' ');
+  },
+
+  async 'malformed-steal'(leader) {
+    // An outsider takes the Lease with a malformed record: the leader steps down, nobody leads until it expires.
+    const candidates = rng.shuffle(Object.keys(HELD_SHAPES));
+    const startAt = now();
+    let write = null;
+    for (const shape of candidates) {
+      write = await writeLease(
+        shape,
+        (spec) =>
+          HELD_SHAPES[shape]({
+            ...spec,
+            holderIdentity: OUTSIDER,
+            leaseDurationSeconds: leaseSeconds,
+            acquireTime: micro(new Date()),
+            renewTime: micro(new Date()),
+          }),
+        { expect: 'no-takeover-until', leader: leader.identity },
+      );
+      if (write.accepted) break;
+    }
+    await waitForNewTerm(write.sentAt, null, write.validForMs + recoveryBoundMs * 2);
+    const clearAt = write.sentAt + BigInt(Math.round(write.validForMs * 1e6));
+    faultRecord('malformed-steal', leader, { startAt, clearAt, recoverFromAt: clearAt, shape: write.shape });
+    return `${write.shape} held by ${OUTSIDER} for ${write.validForMs}ms`;
+  },
+
+  async 'malformed-unheld'(leader) {
+    // Each unheld shape, put once the leader has stood down before an outsider:
+    // anyone may take the Lease at once; nobody may crash.
+    const order = rng.shuffle(Object.keys(UNHELD_SHAPES));
+    const notes = [];
+    let current = leader;
+    for (const shape of order) {
+      const steal = await writeLease(
+        'well-formed-outsider',
+        (spec) => ({
+          ...spec,
+          holderIdentity: OUTSIDER,
+          leaseDurationSeconds: leaseSeconds,
+          acquireTime: micro(new Date()),
+          renewTime: micro(new Date()),
+        }),
+        { expect: 'no-takeover-until', leader: current.identity },
+      );
+      const ended = await waitForTermEnd(current, steal.sentAt, RD + 2000);
+      await sleep(50);
+      const write = await writeLease(shape, UNHELD_SHAPES[shape], { expect: 'anyone-may-take' });
+      steal.claimEndsAt = write.sentAt;
+      record({ kind: 'lease-claim-end', shape: 'well-formed-outsider', sentAt: steal.sentAt, claimEndsAt: write.sentAt, at: now() });
+      const next = await waitForNewTerm(write.sentAt, null, recoveryBoundMs * 2);
+      faultRecord('malformed-unheld', current, {
+        startAt: steal.sentAt,
+        clearAt: write.sentAt,
+        recoverFromAt: write.sentAt,
+        shape,
+        leaderStoodDown: Boolean(ended),
+        status: write.status,
+      });
+      notes.push(
+        `${shape}:${write.status}${next ? ` → ${next.replica.identity} in ${(Number(next.at - write.sentAt) / 1e6).toFixed(0)}ms` : ''}`,
+      );
+      current = next?.replica ?? (await waitForStableLeader());
+      if (!current) break;
+      await sleep(RP);
+    }
+    return notes.join(' ');
+  },
+
+  async 'partition+apiserver-restart'(leader) {
+    const proxy = proxies[leader.slot];
+    const startAt = now();
+    proxy.setMode('blackhole');
+    await sleep(rng.uniform(0.2 * D, 0.8 * D));
+    const how = rng.pick(['SIGTERM', 'SIGKILL']);
+    const restart = await restartApiserver(how);
+    await sleep(rng.uniform(0, D));
+    const healAt = now();
+    proxy.setMode('pass');
+    faultRecord('partition+apiserver-restart', leader, {
+      startAt,
+      clearAt: healAt,
+      recoverFromAt: restart.readyAt,
+      exclude: leader.identity,
+      excludeUntilAt: healAt,
+      how,
+    });
+    return `partitioned ${msSince(startAt).toFixed(0)}ms, apiserver ${how}`;
+  },
+
+  async 'stop+apiserver-restart'(leader) {
+    const stopAt = signal(leader, 'SIGSTOP');
+    await sleep(rng.uniform(0.2 * D, 0.8 * D));
+    const how = rng.pick(['SIGTERM', 'SIGKILL']);
+    const restart = await restartApiserver(how);
+    await sleep(rng.uniform(0, D));
+    const contAt = signal(leader, 'SIGCONT');
+    await waitForTermEnd(leader, stopAt, RD + 2000);
+    faultRecord('stop+apiserver-restart', leader, {
+      startAt: stopAt,
+      clearAt: contAt,
+      recoverFromAt: restart.readyAt,
+      exclude: leader.identity,
+      excludeUntilAt: contAt,
+      how,
+    });
+    return `frozen ${(Number(contAt - stopAt) / 1e6).toFixed(0)}ms, apiserver ${how}`;
+  },
+
+  async 'latency+kill'(leader) {
+    // A slow leader dies with requests in flight; they still land up to delayMs later.
+    const delayMs = Math.round(rng.uniform(0.3 * RD, 1.0 * RD));
+    const proxy = proxies[leader.slot];
+    const startAt = now();
+    proxy.setMode('delay', delayMs);
+    await sleep(rng.uniform(0.2 * D, 0.6 * D));
+    const killAt = signal(leader, 'SIGKILL');
+    proxy.setMode('pass');
+    await leader.exitedPromise;
+    void relaunchLater(leader.slot, rng.uniform(0, 1000));
+    await waitForNewTerm(killAt, leader.identity, recoveryBoundMs * 3);
+    faultRecord('latency+kill', leader, {
+      startAt,
+      clearAt: killAt,
+      recoverFromAt: killAt + BigInt(delayMs) * 1_000_000n,
+      exclude: leader.identity,
+      excludeUntilAt: killAt,
+      delayMs,
+    });
+    return `+${delayMs}ms, killed after ${(Number(killAt - startAt) / 1e6).toFixed(0)}ms`;
+  },
+};
+
+// ------------------------------------------------------------- cleanup
+
+async function cleanup() {
+  if (cleaning) return cleaning;
+  cleaning = (async () => {
+    for (const replica of replicas.values()) {
+      if (replica.exited) continue;
+      if (replica.frozen) signal(replica, 'SIGCONT');
+      signal(replica, 'SIGKILL');
+    }
+    await Promise.race([Promise.all([...replicas.values()].map((replica) => replica.exitedPromise)), sleep(5000)]);
+    await Promise.all(proxies.map((proxy) => proxy.close()));
+    await plane?.stop();
+  })();
+  return cleaning;
+}
+function killAllSync() {
+  for (const replica of replicas.values()) {
+    try {
+      if (!replica.exited) replica.child.kill('SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+process.on('exit', killAllSync);
+for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(name, () => {
+    console.log(`\nchaos: ${name}; stopping replicas and the control plane (run dir kept: ${runDir})`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+// ------------------------------------------------------------------- run
+
+function formatSummary(summary) {
+  const lines = [];
+  const { check } = summary;
+  lines.push('');
+  lines.push(`chaos summary: seed ${summary.seed}, ${summary.replicas} replicas, lease ${D}/${RD}/${RP} ms`);
+  lines.push(`  fault injection ${summary.faultMinutes.toFixed(2)} min, wall time ${summary.wallSeconds.toFixed(0)} s`);
+  lines.push(
+    `  faults injected (${Object.values(check.faults).reduce((a, b) => a + b, 0)}): ${Object.entries(check.faults)
+      .map(([type, count]) => `${type} ${count}`)
+      .join(', ')}`,
+  );
+  lines.push(
+    `  malformed Lease shapes: ${Object.entries(summary.malformedShapes)
+      .map(
+        ([shape, result]) =>
+          `${shape} ${result.accepted}/${result.attempts} stored${Object.keys(result.rejected).length ? ` (rejected ${Object.keys(result.rejected).join('/')})` : ''}${result.droppedByApiserver ? ` (apiserver dropped ${result.droppedByApiserver})` : ''}`,
+      )
+      .join('; ')}`,
+  );
+  lines.push(
+    `  terms: ${check.terms} (${check.termsClampedAtFreeze} cut at a freeze), replicas launched: ${summary.replicasLaunched}, fencing tokens ${check.fencingTokens ? `${check.fencingTokens.first} → ${check.fencingTokens.last}` : '-'}`,
+  );
+  lines.push(`  max term overlap: ${check.maxTermOverlapMs.toFixed(3)} ms (goal 0)`);
+  lines.push(`  max leader-only work overlap: ${check.maxWorkOverlapMs.toFixed(3)} ms (goal 0)`);
+  lines.push(
+    `  leader-only executions: ${check.leaderOnlyExecutions} (${check.leaderOnlyExecutionsAborted} ended by their term's signal)`,
+  );
+  lines.push(
+    `  worst recovery: ${check.worstRecovery ? `${check.worstRecovery.ms} ms = ${check.worstRecovery.timesLeaseDuration} × leaseDuration (${check.worstRecovery.fault})` : '-'}; bound ${check.recoveryBoundMs.toFixed(0)} ms = leaseDuration + 2.2 × retryPeriod + ${slackMs} ms slack`,
+  );
+  lines.push(
+    `  recovery by fault type (max/mean ms): ${Object.entries(check.recoveryByType)
+      .map(([type, value]) => `${type} ${value.maxMs}/${value.meanMs}`)
+      .join(', ')}`,
+  );
+  lines.push(
+    `  errors by reason (operation/reason, summed over replicas): ${Object.entries(summary.errorsByReason)
+      .sort((a, b) => b[1] - a[1])
+      .map(([key, count]) => `${key} ${count}`)
+      .join(', ') || 'none'}`,
+  );
+  lines.push(
+    `  demotions by reason: ${Object.entries(summary.demotionsByReason)
+      .map(([key, count]) => `${key} ${count}`)
+      .join(', ') || 'none'}`,
+  );
+  lines.push(`  crashes (unexpected exits): ${summary.crashes}`);
+  if (check.violations.length === 0) lines.push('  violations: none');
+  else {
+    lines.push(`  VIOLATIONS (${check.violations.length}):`);
+    for (const item of check.violations.slice(0, 40)) lines.push(`    - [${item.kind}] ${item.message}`);
+    if (check.violations.length > 40) lines.push(`    ... and ${check.violations.length - 40} more (see the summary JSON)`);
+  }
+  return lines.join('\n');
+}
+
+let exitCode = 1;
+try {
+  appMain = snapshotApp();
+  plane = await startControlPlane({
+    candidates: replicaCount,
+    dir: join(runDir, 'control-plane'),
+    log: (message) => log(`control plane ${message}`),
+  });
+  const apiPort = Number(new URL(plane.server).port);
+  for (let slot = 0; slot < replicaCount; slot++) {
+    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: apiPort }, name: `slot-${slot}` });
+    const original = readFileSync(plane.kubeconfigs[`candidate-${slot}`], 'utf8');
+    proxy.kubeconfig = join(runDir, 'kubeconfigs', `slot-${slot}.yaml`);
+    writeFileSync(proxy.kubeconfig, original.replace(plane.server, `https://127.0.0.1:${proxy.port}`));
+    proxies.push(proxy);
+  }
+  // Replicas die with us even if we are SIGKILLed.
+  spawn(process.execPath, [join(root, 'test/support/control-plane/watchdog.mjs'), String(process.pid), pidFile], {
+    stdio: 'ignore',
+    detached: true,
+  }).unref();
+  for (let slot = 0; slot < replicaCount; slot++) await launch(slot);
+  log(`${replicaCount} replicas launched (run dir ${runDir})`);
+  const first = await waitForStableLeader(60_000);
+  if (!first) throw new Error('no stable leader within 60s of launch');
+  log(`leader: ${first.identity}`);
+
+  const scraper = setInterval(() => liveReplicas().forEach((replica) => void scrapeMetrics(replica)), 5000);
+  const faultPhaseBegan = Date.now();
+  const deadline = faultPhaseBegan + minutes * 60_000;
+  // Every type once, then random ones; the first round completes even past the deadline, within a hard cap.
+  const hardCap = deadline + Math.max(120_000, minutes * 30_000);
+  const queue = rng.shuffle(faultTypes);
+  let injected = 0;
+  while (injected < Number(flags['max-faults'])) {
+    if (queue.length === 0) {
+      if (Date.now() >= deadline) break;
+      queue.push(rng.pick(faultTypes));
+    }
+    if (Date.now() >= hardCap) break;
+    const type = queue.shift();
+    const cooldown = rng.uniform(300, 1500);
+    const leader = await waitForStableLeader(recoveryBoundMs * 4);
+    if (!leader) {
+      record({ kind: 'problem', problem: 'no-stable-leader', message: `no stable leader before ${type}`, at: now() });
+      log(`!! no stable leader before ${type}; continuing`);
+      const any = await waitForStableLeader(60_000);
+      if (!any) throw new Error('no leader for a whole minute; giving up');
+      continue;
+    }
+    injected++;
+    log(`#${faultSeq + 1} ${type} on ${leader.identity}`);
+    const outcome = await FAULTS[type](leader);
+    log(`   ${outcome}`);
+    await sleep(cooldown);
+  }
+  const faultMinutes = (Date.now() - faultPhaseBegan) / 60_000;
+
+  // Final scrape, then a graceful stop of everyone (stragglers are killed).
+  await waitForStableLeader(recoveryBoundMs * 4);
+  clearInterval(scraper);
+  await Promise.all(liveReplicas().map((replica) => scrapeMetrics(replica)));
+  for (const replica of liveReplicas()) signal(replica, 'SIGTERM');
+  await Promise.race([Promise.all(liveReplicas().map((replica) => replica.exitedPromise)), sleep(15_000)]);
+  for (const replica of liveReplicas()) {
+    record({ kind: 'problem', problem: 'shutdown-timeout', message: `${replica.identity} did not exit within 15s of SIGTERM`, at: now() });
+    signal(replica, 'SIGKILL');
+  }
+  await Promise.all([...replicas.values()].map((replica) => replica.exitedPromise));
+  const endAt = now();
+  pollAll();
+
+  const events = new Map([...replicas.values()].map((replica) => [replica.identity, replica.tail.events]));
+  const check = checkRun({ events, timeline, timings, slackMs, endAt });
+  for (const problem of timeline.filter((entry) => entry.kind === 'problem')) {
+    check.violations.push({ kind: problem.problem, message: problem.message });
+  }
+  // Crash markers in replica output that did not kill the process.
+  for (const replica of replicas.values()) {
+    const output = readFileSync(join(runDir, 'logs', `${replica.identity}.log`), 'utf8');
+    for (const marker of ['elector loop crashed', 'listener threw', 'UnhandledPromiseRejection', 'uncaughtException']) {
+      if (output.includes(marker)) {
+        check.violations.push({ kind: 'crash', message: `${replica.identity} logged "${marker}"` });
+      }
+    }
+  }
+  check.ok = check.violations.length === 0;
+
+  const errorsByReason = {};
+  const demotionsByReason = {};
+  for (const replica of replicas.values()) {
+    for (const [key, count] of Object.entries(replica.metrics?.errors ?? {})) errorsByReason[key] = (errorsByReason[key] ?? 0) + count;
+    for (const [key, count] of Object.entries(replica.metrics?.demoted ?? {})) {
+      demotionsByReason[key] = (demotionsByReason[key] ?? 0) + count;
+    }
+  }
+  const summary = {
+    seed,
+    replay,
+    replicas: replicaCount,
+    timings,
+    slackMs,
+    faultMinutes,
+    wallSeconds: (Date.now() - started) / 1000,
+    replicasLaunched: replicas.size,
+    malformedShapes: shapeResults,
+    errorsByReason,
+    demotionsByReason,
+    crashes: check.violations.filter((item) => item.kind === 'crash').length,
+    ok: check.ok,
+    check,
+    runDir,
+  };
+  console.log(formatSummary(summary));
+  if (flags.summary) writeFileSync(flags.summary, serialize(summary));
+  exitCode = check.ok ? 0 : 1;
+  if (!check.ok) console.log(`\nchaos: FAILED; run dir kept for inspection: ${runDir} (re-check: node test/chaos/checker.mjs ${runDir})`);
+} catch (error) {
+  console.error(`chaos: aborted: ${error.stack ?? error}`);
+  console.error(`chaos: run dir kept: ${runDir}`);
+  exitCode = 2;
+}
+await cleanup();
+if (exitCode === 0 && !flags.keep && !flags.dir) rmSync(runDir, { recursive: true, force: true });
+else if (exitCode === 0) console.log(`chaos: run dir kept: ${runDir}`);
+process.exit(exitCode);

@@ -1,0 +1,149 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  LeaderElector,
+  LeaseForbiddenError,
+  MemoryLeaseLock,
+  type FollowerModeEvent,
+  type LeaderElectionEvent,
+  type LeaseLock,
+} from '../../lib/elector/index.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+const TIMING = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
+const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Records a candidate's calls (with fake-clock times) and passes watch through. */
+function recorded(memory: MemoryLeaseLock, clock: FakeClock, options: { watch?: LeaseLock['watch'] } = {}) {
+  const calls: { verb: string; at: number }[] = [];
+  const note = (verb: string) => calls.push({ verb, at: clock.now() });
+  const lock: LeaseLock = {
+    name: memory.name,
+    namespace: memory.namespace,
+    describe: () => memory.describe(),
+    get: (signal) => (note('get'), memory.get(signal)),
+    create: (record, signal) => (note('create'), memory.create(record, signal)),
+    update: (record, rv, signal) => (note('update'), memory.update(record, rv, signal)),
+    watch: options.watch ?? ((handlers, rv, signal) => (note('watch'), memory.watch!(handlers, rv, signal))),
+  };
+  return { lock, calls };
+}
+
+function fleet(clock: FakeClock, memory: MemoryLeaseLock) {
+  return (identity: string, overrides: { releaseOnStop?: boolean; watch?: LeaseLock['watch'] } = {}) => {
+    const { lock, calls } = recorded(memory, clock, { watch: overrides.watch });
+    const events: LeaderElectionEvent[] = [];
+    const elector = new LeaderElector({
+      lock,
+      clock,
+      identity,
+      logger: quiet,
+      random: () => 0.5,
+      ...TIMING,
+      ...(overrides.releaseOnStop === undefined ? {} : { releaseOnStop: overrides.releaseOnStop }),
+    });
+    elector.subscribe((event) => events.push(event));
+    return { elector, calls, events };
+  };
+}
+
+describe('watch-driven followers (fake clock, watchable in-memory Lease)', () => {
+  it('a follower sends nothing while the leader renews, however long', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w', 'default', { watchable: true });
+    const candidate = fleet(clock, memory);
+    const leader = candidate('leader');
+    leader.elector.start();
+    await clock.advanceUntil(() => leader.elector.isLeader, 1000);
+    const follower = candidate('follower');
+    follower.elector.start();
+    await clock.advance(100);
+    expect(follower.calls.map((call) => call.verb)).toEqual(['watch', 'get']);
+    const settled = follower.calls.length;
+    await clock.advance(30_000);
+    expect(follower.calls.slice(settled)).toEqual([]);
+    expect(follower.elector.leader).toBe('leader');
+    expect(follower.events).toContainEqual({ type: 'follower-mode', mode: 'watch' });
+    await leader.elector.stop();
+    await follower.elector.stop();
+  });
+
+  it('takes over within the hand-over spread after a release', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w', 'default', { watchable: true });
+    const candidate = fleet(clock, memory);
+    const leader = candidate('leader');
+    leader.elector.start();
+    await clock.advanceUntil(() => leader.elector.isLeader, 1000);
+    const follower = candidate('follower');
+    follower.elector.start();
+    await clock.advance(1000);
+    const releasedAt = clock.now();
+    await leader.elector.stop();
+    const tookMs = (await clock.advanceUntil(() => follower.elector.isLeader, 1000)) - releasedAt;
+    // random() = 0.5 → 5 ms spread; polling would take 250 + 0.5 × 300 = 400 ms.
+    expect(tookMs).toBeLessThanOrEqual(6);
+    expect(follower.calls.slice(-2).map((call) => call.verb)).toEqual(['get', 'update']);
+    await follower.elector.stop();
+  });
+
+  it('after a crash, tries exactly once, at the observed expiry, and succeeds', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w', 'default', { watchable: true });
+    const candidate = fleet(clock, memory);
+    const leader = candidate('leader', { releaseOnStop: false });
+    leader.elector.start();
+    await clock.advanceUntil(() => leader.elector.isLeader, 1000);
+    const follower = candidate('follower');
+    follower.elector.start();
+    await clock.advance(1000);
+    const before = follower.calls.length;
+    await leader.elector.stop(); // no release: the claim must expire
+    const lastWrite = clock.now();
+    await clock.advanceUntil(() => follower.elector.isLeader, 5000);
+    const attempts = follower.calls.slice(before);
+    expect(attempts.map((call) => call.verb)).toEqual(['get', 'update']);
+    // The last renewal was observed at most retryPeriod before the stop; expiry is 2000 ms after it, plus 5 ms spread.
+    expect(attempts[0].at).toBeGreaterThanOrEqual(lastWrite + TIMING.leaseDuration - TIMING.retryPeriod);
+    expect(attempts[0].at).toBeLessThanOrEqual(lastWrite + TIMING.leaseDuration + 6);
+    await follower.elector.stop();
+  });
+
+  it('falls back to client-go polling, and says why, when the watch is forbidden', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w', 'default', { watchable: true });
+    const candidate = fleet(clock, memory);
+    const leader = candidate('leader');
+    leader.elector.start();
+    await clock.advanceUntil(() => leader.elector.isLeader, 1000);
+    const forbidden = async () => {
+      throw new LeaseForbiddenError('forbidden: user "x" cannot watch leases.coordination.k8s.io', { status: 403 });
+    };
+    const follower = candidate('follower', { watch: forbidden });
+    follower.elector.start();
+    await clock.advance(2000);
+    const mode = follower.events.filter((e): e is FollowerModeEvent => e.type === 'follower-mode');
+    expect(mode).toEqual([{ type: 'follower-mode', mode: 'poll', reason: expect.stringContaining('cannot watch') }]);
+    // Polling: a GET every 250 + 0.5 × 1.2 × 250 = 400 ms.
+    const gets = follower.calls.filter((call) => call.verb === 'get').map((call) => call.at);
+    expect(gets.slice(1).map((at, index) => at - gets[index])).toEqual(gets.slice(1).map(() => 400));
+    await leader.elector.stop();
+    await follower.elector.stop();
+  });
+
+  it('ignores watched changes while leading, and steps down on its own renewal', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w', 'default', { watchable: true });
+    const candidate = fleet(clock, memory);
+    const leader = candidate('leader');
+    leader.elector.start();
+    await clock.advanceUntil(() => leader.elector.isLeader, 1000);
+    await clock.advance(300);
+    const current = memory.peek() as Record<string, unknown>;
+    memory.overwrite({ ...current, holderIdentity: 'thief' });
+    expect(leader.elector.isLeader).toBe(true); // the watch event alone does not end the term
+    await clock.advance(TIMING.retryPeriod);
+    expect(leader.elector.isLeader).toBe(false);
+    expect(leader.events).toContainEqual(expect.objectContaining({ type: 'stopped-leading', reason: 'stolen' }));
+    await leader.elector.stop();
+  });
+});
