@@ -152,11 +152,12 @@ export class KubernetesLeaseLock implements LeaseLock {
         ended = {
           error: Object.assign(new Error(object.message ?? 'watch error'), { code: object.code, body: object }),
         };
-        controller?.abort();
+        ref.controller?.abort();
       }
     };
-    let controller: AbortController | undefined;
-    controller = await new Watch(this.kubeConfig).watch(
+    // Events can in principle arrive before `watch()` returns its controller.
+    const ref: { controller?: AbortController } = {};
+    ref.controller = await new Watch(this.kubeConfig).watch(
       path,
       {
         fieldSelector: `metadata.name=${this.name}`,
@@ -172,7 +173,7 @@ export class KubernetesLeaseLock implements LeaseLock {
     );
     if (ended && (ended as { error: unknown }).error)
       throw this.translate('watch', (ended as { error: unknown }).error, signal);
-    const abort = () => controller?.abort();
+    const abort = () => ref.controller?.abort();
     signal.addEventListener('abort', abort, { once: true });
     void done.finally(() => signal.removeEventListener('abort', abort)).catch(() => undefined);
     return { done };
