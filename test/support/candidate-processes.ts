@@ -27,8 +27,9 @@ export class CandidateFleet {
 
   constructor(private readonly env: Record<string, string>) {}
 
-  launch(identity: string, kubeconfig: string): CandidateProcess {
-    const child = spawn(process.execPath, [script], {
+  /** Starts our candidate, or with `executable` another one speaking the same protocol (the client-go reference). */
+  launch(identity: string, kubeconfig: string, executable?: string): CandidateProcess {
+    const child = spawn(executable ?? process.execPath, executable ? [] : [script], {
       env: { ...process.env, ...this.env, IDENTITY: identity, KUBECONFIG: kubeconfig },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
