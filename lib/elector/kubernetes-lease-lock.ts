@@ -58,6 +58,11 @@ function isAbort(error: unknown): boolean {
   return (error as { name?: unknown })?.name === 'AbortError' || (error as { type?: unknown })?.type === 'aborted';
 }
 
+/** client-node 2.x's own request timeouts: `DOMException` named `TimeoutError`. */
+function isTimeout(error: unknown): boolean {
+  return (error as { name?: unknown })?.name === 'TimeoutError';
+}
+
 function errorCode(error: unknown): string | undefined {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code;
@@ -121,7 +126,17 @@ export class KubernetesLeaseLock implements LeaseLock {
     return this.snapshotOf(lease);
   }
 
-  /** Watches this one Lease (field selector on its name) with client-node's `Watch`, bookmarks on. */
+  /**
+   * Watches this one Lease (field selector on its name) with client-node's
+   * `Watch`, bookmarks on.
+   *
+   * client-node 2.x aborts a watch that has received nothing for 30 s with a
+   * `TimeoutError` (1.4 has no such timeout). A quiet Lease is normal (a
+   * holder with a long `leaseDuration`, or nobody renewing), so such a watch
+   * is reopened here, from the last resourceVersion seen, without ending
+   * `done`: the elector keeps following by watch on both majors. A timeout
+   * before the stream started (no response within 30 s) is a real failure.
+   */
   async watch(
     handlers: LeaseWatchHandlers,
     resourceVersion: string | undefined,
@@ -129,53 +144,85 @@ export class KubernetesLeaseLock implements LeaseLock {
   ): Promise<LeaseWatch> {
     if (signal.aborted) throw new LeaseTimeoutError(`watch lease ${this.describe()}: aborted before starting`);
     let settle!: (error: unknown) => void;
-    let ended: { error: unknown } | null = null;
     const done = new Promise<void>((resolve, reject) => {
       settle = (error) => (error ? reject(this.translate('watch', error, signal)) : resolve());
     });
     done.catch(() => undefined);
-    const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`;
-    const onEvent = (phase: string, object: V1Lease & { code?: number; message?: string }) => {
-      if (phase === 'ADDED' || phase === 'MODIFIED') {
-        const normalized = normalizeLeaseSpec(object.spec);
-        handlers.onChange({
-          record: normalized.record,
-          resourceVersion: object.metadata?.resourceVersion ?? '',
-          ...(normalized.problems.length > 0 ? { normalized } : {}),
-        });
-      } else if (phase === 'DELETED') {
-        handlers.onChange(null);
-      } else if (phase === 'BOOKMARK') {
-        handlers.onBookmark?.(object.metadata?.resourceVersion ?? '');
-      } else if (phase === 'ERROR') {
-        // A Status object, typically 410 Gone for an expired resourceVersion.
-        ended = {
-          error: Object.assign(new Error(object.message ?? 'watch error'), { code: object.code, body: object }),
-        };
-        ref.controller?.abort();
-      }
+    let ended: { error: unknown } | null = null;
+    const end = (error: unknown) => {
+      if (ended) return;
+      ended = { error: signal.aborted ? null : error };
+      signal.removeEventListener('abort', abort);
+      settle(ended.error);
     };
-    // Events can in principle arrive before `watch()` returns its controller.
-    const ref: { controller?: AbortController } = {};
-    ref.controller = await new Watch(this.kubeConfig).watch(
-      path,
-      {
-        fieldSelector: `metadata.name=${this.name}`,
-        allowWatchBookmarks: true,
-        ...(resourceVersion ? { resourceVersion } : {}),
-      },
-      onEvent,
-      (error: unknown) => {
-        const outcome = ended ?? { error: isAbort(error) && !signal.aborted ? null : error };
-        ended = outcome;
-        settle(signal.aborted ? null : outcome.error);
-      },
-    );
-    if (ended && (ended as { error: unknown }).error)
-      throw this.translate('watch', (ended as { error: unknown }).error, signal);
-    const abort = () => ref.controller?.abort();
+    let current: AbortController | undefined;
+    const abort = () => current?.abort();
+    let from = resourceVersion;
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`;
+
+    // One client-node watch; resolves once it streams (or has already ended).
+    const open = async (): Promise<void> => {
+      let failed: { error: unknown } | null = null;
+      let streaming = false;
+      const ref: { controller?: AbortController } = {};
+      const onEvent = (phase: string, object: V1Lease & { code?: number; message?: string }) => {
+        if (ended || failed) return;
+        if (phase === 'ADDED' || phase === 'MODIFIED') {
+          from = object.metadata?.resourceVersion || from;
+          const normalized = normalizeLeaseSpec(object.spec);
+          handlers.onChange({
+            record: normalized.record,
+            resourceVersion: object.metadata?.resourceVersion ?? '',
+            ...(normalized.problems.length > 0 ? { normalized } : {}),
+          });
+        } else if (phase === 'DELETED') {
+          from = object.metadata?.resourceVersion || from;
+          handlers.onChange(null);
+        } else if (phase === 'BOOKMARK') {
+          from = object.metadata?.resourceVersion || from;
+          handlers.onBookmark?.(object.metadata?.resourceVersion ?? '');
+        } else if (phase === 'ERROR') {
+          // A Status object, typically 410 Gone for an expired resourceVersion.
+          failed = {
+            error: Object.assign(new Error(object.message ?? 'watch error'), { code: object.code, body: object }),
+          };
+          ref.controller?.abort();
+        }
+      };
+      const onDone = (error: unknown) => {
+        if (ended) return;
+        if (failed) return end(failed.error);
+        if (signal.aborted) return end(null);
+        if (isTimeout(error) && streaming) {
+          void open().catch(end); // idle for 30 s (client-node 2.x): reopen, stay in watch
+          return;
+        }
+        end(isAbort(error) ? null : error);
+      };
+      // Events, and the end, can in principle arrive before `watch()` returns its controller.
+      ref.controller = await new Watch(this.kubeConfig).watch(
+        path,
+        {
+          fieldSelector: `metadata.name=${this.name}`,
+          allowWatchBookmarks: true,
+          ...(from ? { resourceVersion: from } : {}),
+        },
+        onEvent,
+        onDone,
+      );
+      streaming = true;
+      current = ref.controller;
+      if (ended || failed || signal.aborted) ref.controller.abort();
+    };
+
     signal.addEventListener('abort', abort, { once: true });
-    void done.finally(() => signal.removeEventListener('abort', abort)).catch(() => undefined);
+    try {
+      await open();
+    } catch (error) {
+      end(error);
+    }
+    const first = ended as { error: unknown } | null;
+    if (first?.error) throw this.translate('watch', first.error, signal);
     return { done };
   }
 
@@ -251,8 +298,8 @@ export class KubernetesLeaseLock implements LeaseLock {
           const user = /User "([^"]*)"/.exec(detail)?.[1] ?? this.user;
           return new LeaseForbiddenError(
             `forbidden: user "${user}" cannot ${verb} leases.coordination.k8s.io "${this.name}" in namespace ` +
-              `"${this.namespace}" (HTTP ${status}: ${detail}). Grant get, create and update on ` +
-              'leases.coordination.k8s.io in that namespace with a Role and RoleBinding.',
+              `"${this.namespace}" (HTTP ${status}: ${detail}). Grant "${verb}" on leases.coordination.k8s.io ` +
+              `${verb === 'create' ? '' : `(resourceNames: ["${this.name}"]) `}in that namespace with a Role and RoleBinding.`,
             options,
           );
         }
@@ -276,7 +323,7 @@ export class KubernetesLeaseLock implements LeaseLock {
       }
     }
     const message = error instanceof Error ? error.message : String(error);
-    if (signal.aborted || (error as { name?: unknown }).name === 'AbortError') {
+    if (signal.aborted || (error as { name?: unknown }).name === 'AbortError' || isTimeout(error)) {
       return new LeaseTimeoutError(`${verb} ${where}: no answer before the deadline`, { cause: error });
     }
     const code = errorCode(error);

@@ -75,8 +75,12 @@ describe('sample/deploy manifests', () => {
       identity: 'pod-1',
       ...timings,
     });
+    const modes: string[] = [];
+    allowed.subscribe((event) => event.type === 'follower-mode' && modes.push(event.mode));
     allowed.start();
     await allowed.waitForLeadership();
+    // The Role grants watch on the one Lease: the elector follows it without polling.
+    await waitFor(() => modes.includes('watch'), 3000, 'the watch to open');
     await waitFor(() => allowed.diagnostics.lastSuccessfulWriteSentAt !== null, 2000, 'a renewal');
     await allowed.stop();
     const released = await rawRequest(
