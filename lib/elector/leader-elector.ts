@@ -60,6 +60,8 @@ const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found', 'othe
 const ERROR_LOG_REPEAT_MS = 60_000;
 /** Random spread of watch-driven attempts, so followers woken by the same event do not all collide. */
 const HANDOVER_SPREAD_MS = 10;
+/** Longest pause between attempts to open a watch that was forbidden. */
+const MAX_WATCH_RETRY_MS = 5 * 60_000;
 const CONFIG_ERRORS_BEFORE_BACKOFF = 3;
 const MAX_BACKOFF_FACTOR = 4;
 
@@ -96,6 +98,8 @@ export class LeaderElector {
   private watchController: AbortController | null = null;
   private readonly stopController = new AbortController();
   private lastAttemptHeldByOther = false;
+  /** Highest `leaseTransitions` seen or written; -1 before any. */
+  private highestTransitions = -1;
   private startedAt: number | null = null;
   private lastAttemptCompletedAt: number | null = null;
   private lastError: ElectorErrorRecord | null = null;
@@ -320,6 +324,7 @@ export class LeaderElector {
     const { lock, clock, retryPeriod, leaseDuration, logger } = this.options;
     if (!lock.watch || !this.options.watch) return;
     let failures = 0;
+    let forbidden = 0;
     while (!this.stopRequested) {
       const controller = new AbortController();
       this.watchController = controller;
@@ -334,6 +339,7 @@ export class LeaderElector {
         );
         this.setWatchHealthy(true);
         failures = 0;
+        forbidden = 0;
         this.reschedule();
         await watch.done;
       } catch (error) {
@@ -341,12 +347,22 @@ export class LeaderElector {
         const failure = asLeaseLockError(error);
         this.setWatchHealthy(false);
         if (failure.reason === 'forbidden') {
-          logger.warn(
-            `cannot watch lease ${lock.describe()} (${failure.message}); following it by polling every ` +
-              `${retryPeriod}ms instead, as client-go does. Grant "watch" on leases to get instant hand-overs.`,
+          // Usually RBAC without "watch"; but a starting apiserver also answers 403 for a moment, so keep
+          // polling and try the watch again now and then instead of giving up for good.
+          forbidden++;
+          if (forbidden === 1) {
+            logger.warn(
+              `cannot watch lease ${lock.describe()} (${failure.message}); following it by polling every ` +
+                `${retryPeriod}ms instead, as client-go does. Grant "watch" on the Lease to get instant hand-overs.`,
+            );
+            this.emit({ type: 'follower-mode', mode: 'poll', reason: failure.message });
+          }
+          await sleep(
+            clock,
+            Math.min(leaseDuration * 2 ** Math.min(forbidden - 1, 10), MAX_WATCH_RETRY_MS),
+            this.stopController.signal,
           );
-          this.emit({ type: 'follower-mode', mode: 'poll', reason: failure.message });
-          return;
+          continue;
         }
         if (failure.status === 410) {
           this.watchFrom = undefined; // too old: start again from the current state
@@ -527,9 +543,9 @@ export class LeaderElector {
         leaseDurationSeconds: this.options.leaseDuration / 1000,
         acquireTime: now,
         renewTime: now,
-        // A re-created Lease (deleted under us) continues from the count we last saw, so fencing tokens never go
-        // back: a running term keeps its token, a new term takes the next one.
-        leaseTransitions: this.observed ? this.observed.record.leaseTransitions + (leading ? 0 : 1) : 0,
+        // A re-created Lease (deleted under us) continues from the highest count we have seen, so fencing tokens
+        // never go back: a running term keeps its token, a new term takes the next one.
+        leaseTransitions: leading ? Math.max(this.highestTransitions, 0) : this.highestTransitions + 1,
       };
       const sentAt = clock.now();
       try {
@@ -565,7 +581,10 @@ export class LeaderElector {
       renewTime: now,
       acquireTime:
         renewing && old.acquireTime !== null && !Number.isNaN(Date.parse(old.acquireTime)) ? old.acquireTime : now,
-      leaseTransitions: renewing ? old.leaseTransitions : old.leaseTransitions + 1,
+      // The high-water mark survives an outside writer resetting the count (a wiped spec), so tokens never go back.
+      leaseTransitions: renewing
+        ? Math.max(old.leaseTransitions, this.highestTransitions)
+        : Math.max(old.leaseTransitions, this.highestTransitions) + 1,
     };
     const sentAt = clock.now();
     try {
@@ -671,6 +690,7 @@ export class LeaderElector {
   }
 
   private setObserved(snapshot: LeaseSnapshot, at: number): void {
+    this.highestTransitions = Math.max(this.highestTransitions, snapshot.record.leaseTransitions);
     this.observed = { record: snapshot.record, resourceVersion: snapshot.resourceVersion };
     this.observedAt = at;
     const holder = snapshot.record.holderIdentity === '' ? null : snapshot.record.holderIdentity;
@@ -698,13 +718,19 @@ export class LeaderElector {
     const controller = new AbortController();
     const record = this.observed?.record;
     const acquiredAt = record?.acquireTime ? new Date(record.acquireTime) : this.options.clock.wallNow();
+    const checkDeadline = () => this.checkRenewDeadline();
     const term: LeadershipTerm = {
       identity: this.identity,
       lease: this.options.lock.name,
       namespace: this.options.lock.namespace,
       fencingToken: record?.leaseTransitions ?? 0,
       acquiredAt,
-      signal: controller.signal,
+      // Reading the signal re-checks the deadline: code resuming after a stall sees it aborted even
+      // before the elector's own timer has had a chance to run.
+      get signal() {
+        checkDeadline();
+        return controller.signal;
+      },
     };
     this.live = { term, controller };
     this.stateValue = 'leader';

@@ -28,7 +28,13 @@ export interface LeadershipTerm {
   readonly fencingToken: number;
   /** Wall time at which the term began (also written as `acquireTime`). */
   readonly acquiredAt: Date;
-  /** Aborts when the term ends; its reason is a {@link LeadershipEndedError}. */
+  /**
+   * Aborts when the term ends; its reason is a {@link LeadershipEndedError}.
+   * Reading this property re-checks the renew deadline, so after a stalled
+   * event loop a fresh `term.signal.aborted` is true before any timer has run.
+   * Read it through the term before side effects rather than keeping the
+   * signal across awaits.
+   */
   readonly signal: AbortSignal;
 }
 

@@ -33,11 +33,14 @@ export class ReportJob {
     this.runs.reconcile++;
     this.telemetry.record('work-begin', this.election.identity, { token: term.fencingToken });
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Number(process.env.RECONCILE_WORK_MS ?? 200));
-      term.signal.addEventListener('abort', () => {
+      const signal = term.signal;
+      const finish = () => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', finish);
         resolve();
-      });
+      };
+      const timer = setTimeout(finish, Number(process.env.RECONCILE_WORK_MS ?? 200));
+      signal.addEventListener('abort', finish, { once: true });
     });
     this.telemetry.record('work-end', this.election.identity, {
       token: term.fencingToken,

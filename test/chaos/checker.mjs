@@ -29,7 +29,7 @@ export function readJsonLines(path) {
       }
       records.push(record);
     } catch (error) {
-      if (index < lines.length - 2) throw new Error(`${path}:${index + 1}: ${error.message}`);
+      if (index < lines.length - 2) throw new Error(`${path}:${index + 1}: ${error.message}`, { cause: error });
     }
   }
   return records;
@@ -290,13 +290,14 @@ export function checkRun(run) {
   }
 
   // ---------------------------------------------------- malformed Lease writes
-  const writes = timeline.filter((record) => record.kind === 'lease-write');
-  for (const write of writes) {
-    if (!write.accepted) continue;
+  const writes = timeline.filter((record) => record.kind === 'lease-write' && record.accepted);
+  for (const [index, write] of writes.entries()) {
     if (write.expect === 'no-takeover-until') {
-      // An outsider holds a valid claim from the moment it lands: nobody may start a term before it expires.
+      // An outsider holds a valid claim from the moment it lands: nobody may start a term before it expires,
+      // unless another outside write replaced it first.
       const until = write.sentAt + fromMs(write.validForMs);
-      const cutoff = write.claimEndsAt && write.claimEndsAt < until ? write.claimEndsAt : until;
+      const next = writes[index + 1];
+      const cutoff = next && next.sentAt < until ? next.sentAt : until;
       for (const term of terms) {
         if (term.start >= write.sentAt && term.start < cutoff) {
           violation(
@@ -337,6 +338,24 @@ export function checkRun(run) {
         });
       }
     }
+  }
+
+  // A leader that slept through its renew deadline must notice at once on waking.
+  for (const term of terms) {
+    if (!term.clampedBy) continue;
+    const lateMs = ms(term.loggedEnd - term.clampedBy.to);
+    if (lateMs > timings.renewDeadline + slackMs) {
+      violation(
+        'woken-leader-kept-term',
+        `${term.identity} logged the end of a term that had expired while it was frozen only ${lateMs.toFixed(0)}ms after waking`,
+        { identity: term.identity },
+      );
+    }
+  }
+
+  // Problems the harness noticed itself (a shutdown that hung, a replica that never took part, ...).
+  for (const problem of timeline.filter((record) => record.kind === 'problem')) {
+    violation(problem.problem, problem.message);
   }
 
   const faultCounts = {};
@@ -381,10 +400,130 @@ export function checkRun(run) {
   };
 }
 
+/**
+ * Plants each kind of violation in a synthetic run and checks that it is reported (and that a clean run is
+ * clean), so a checker that silently passes everything cannot go unnoticed. Returns the failures.
+ */
+export function selfTest() {
+  const at = (value) => BigInt(Math.round(value * 1e6));
+  const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
+  const event = (name, time, extra = {}) => ({ event: name, at: at(time), ...extra });
+  const launch = (identity) => ({ kind: 'launch', identity, at: 0n });
+  const check = (events, timeline) =>
+    checkRun({ events: new Map(Object.entries(events)), timeline, timings, slackMs: 300, endAt: at(100_000) });
+  const cases = [
+    {
+      name: 'a clean handover',
+      expect: [],
+      result: check(
+        {
+          a: [
+            event('term-start', 1000, { token: 1 }),
+            event('work-begin', 1100, { token: 1 }),
+            event('work-end', 1160, { token: 1, aborted: false }),
+            event('term-end', 2000, { token: 1 }),
+          ],
+          b: [event('term-start', 2001, { token: 2 }), event('term-end', 3000, { token: 2 })],
+        },
+        [launch('a'), launch('b')],
+      ),
+    },
+    {
+      name: 'overlapping terms and work, a lower token',
+      expect: ['fencing', 'term-overlap', 'work-overlap'],
+      result: check(
+        {
+          a: [
+            event('term-start', 1000, { token: 5 }),
+            event('work-begin', 1900, { token: 5 }),
+            event('work-end', 1960, { token: 5 }),
+            event('term-end', 2000, { token: 5 }),
+          ],
+          b: [
+            event('term-start', 1950, { token: 3 }),
+            event('work-begin', 1955, { token: 3 }),
+            event('work-end', 1990, { token: 3 }),
+            event('term-end', 3000, { token: 3 }),
+          ],
+        },
+        [launch('a'), launch('b')],
+      ),
+    },
+    {
+      name: 'a frozen leader: its term is cut at the freeze, its woken work must be aborted',
+      expect: ['stale-work-after-wake'],
+      result: check(
+        {
+          a: [
+            event('term-start', 1000, { token: 1 }),
+            event('work-begin', 1990, { token: 1 }),
+            event('work-end', 5000.3, { token: 1, aborted: false }),
+            event('term-end', 5001, { token: 1 }),
+          ],
+          b: [event('term-start', 4100, { token: 2 })],
+        },
+        [
+          launch('a'),
+          launch('b'),
+          { kind: 'signal', identity: 'a', signal: 'SIGSTOP', at: at(2000) },
+          { kind: 'signal', identity: 'a', signal: 'SIGCONT', at: at(5000) },
+        ],
+      ),
+    },
+    {
+      name: 'a killed leader and a late successor',
+      expect: ['recovery'],
+      result: check({ a: [event('term-start', 1000, { token: 1 })], b: [event('term-start', 6000, { token: 2 })] }, [
+        launch('a'),
+        launch('b'),
+        { kind: 'signal', identity: 'a', signal: 'SIGKILL', at: at(2000) },
+        { kind: 'exit', identity: 'a', expected: true, at: at(2001) },
+        { kind: 'fault', id: 1, type: 'kill', recoverFromAt: at(2000), exclude: 'a', excludeUntilAt: at(2000), at: 0n },
+      ]),
+    },
+    {
+      name: 'work outside a term, a takeover during an outsider claim, a crash',
+      expect: ['crash', 'false-leadership', 'work-outside-term'],
+      result: check(
+        {
+          a: [event('work-begin', 500, { token: 1 }), event('work-end', 560, { token: 1 })],
+          b: [event('term-start', 1500, { token: 2 })],
+        },
+        [
+          launch('a'),
+          launch('b'),
+          {
+            kind: 'lease-write',
+            accepted: true,
+            expect: 'no-takeover-until',
+            shape: 'planted',
+            validForMs: 2000,
+            sentAt: at(1000),
+            doneAt: at(1002),
+            at: at(1002),
+          },
+          { kind: 'exit', identity: 'a', code: 1, signal: null, expected: false, at: at(3000) },
+        ],
+      ),
+    },
+  ];
+  const failures = [];
+  for (const { name, expect, result } of cases) {
+    const found = [...new Set(result.violations.map((item) => item.kind))].sort();
+    if (found.join() !== expect.join()) failures.push(`${name}: expected [${expect}], got [${found}]`);
+  }
+  return failures;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const dir = process.argv[2];
+  if (dir === '--self-test') {
+    const failures = selfTest();
+    console.log(failures.length === 0 ? 'checker self-test: ok' : `checker self-test FAILED:\n${failures.join('\n')}`);
+    process.exit(failures.length === 0 ? 0 : 1);
+  }
   if (!dir) {
-    console.error('usage: node test/chaos/checker.mjs <run-dir>');
+    console.error('usage: node test/chaos/checker.mjs <run-dir> | --self-test');
     process.exit(2);
   }
   const result = checkRun(loadRun(dir));

@@ -17,6 +17,7 @@
 //
 // setMode() switches at runtime and applies to existing connections at once.
 import { connect, createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** Bytes held per direction while blackholed before the connection is dropped (a watch can stream a lot). */

@@ -311,8 +311,8 @@ async function launch(slot) {
 /** Sends a signal and records it. SIGKILL/SIGSTOP are stamped after delivery, SIGCONT/SIGTERM before. */
 function signal(replica, name) {
   if (replica.exited) return null;
-  if (name === 'SIGKILL' || name === 'SIGTERM') replica.expectedExit ??= name;
   if (name === 'SIGKILL') replica.expectedExit = 'SIGKILL';
+  else if (name === 'SIGTERM') replica.expectedExit ??= 'SIGTERM';
   const before = now();
   replica.child.kill(name);
   const after = now();
@@ -337,16 +337,29 @@ function openTerms() {
   return liveReplicas().filter((replica) => replica.tail.openTerm);
 }
 
-/** Waits for exactly one leader, in office for `settleMs`, with every slot's replica taking part. */
+/** Waits for exactly one leader, in office for `settleMs`. */
 async function waitForStableLeader(timeoutMs = 30_000, settleMs = Math.max(1000, 4 * RP)) {
   return waitUntil(() => {
     const open = openTerms();
     if (open.length !== 1) return null;
     const [leader] = open;
     if (leader.frozen || msSince(leader.tail.openTerm.at) < settleMs) return null;
-    if (liveReplicas().some((replica) => replica.tail.events.length === 0)) return null;
     return leader;
   }, timeoutMs);
+}
+
+/** Waits until every slot's replica has logged something (it has booted and observed the Lease). */
+async function waitForParticipants(timeoutMs = 30_000) {
+  const ready = await waitUntil(() => {
+    pollAll();
+    return liveReplicas().length === slots.length && liveReplicas().every((replica) => replica.tail.events.length > 0);
+  }, timeoutMs);
+  if (!ready) {
+    const missing = slots.filter((replica) => replica.exited || replica.tail.events.length === 0);
+    const message = `replicas not taking part after ${timeoutMs}ms: ${missing.map((replica) => replica.identity).join(', ')}`;
+    record({ kind: 'problem', problem: 'replica-not-participating', message, at: now() });
+    log(`!! ${message}`);
+  }
 }
 
 /** Waits for a term-start after `after` by anyone but `excluding`. */
@@ -386,8 +399,11 @@ async function scrapeMetrics(replica) {
     for (const line of text.split('\n')) {
       const match = /^(leader_election_errors_total|leader_election_demoted_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
       if (!match) continue;
-      const labels = Object.fromEntries([...match[2].matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]));
-      if (match[1] === 'leader_election_errors_total') errors[`${labels.operation}/${labels.reason}`] = Number(match[3]);
+      const labels = Object.fromEntries(
+        [...match[2].matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]),
+      );
+      if (match[1] === 'leader_election_errors_total')
+        errors[`${labels.operation}/${labels.reason}`] = Number(match[3]);
       else demoted[labels.reason] = Number(match[3]);
     }
     replica.metrics = { errors, demoted };
@@ -471,7 +487,9 @@ async function writeLease(shape, build, extra) {
     if (accepted) {
       const stored = result.json.spec ?? {};
       for (const field of ['strategy', 'preferredHolder']) {
-        if (spec && spec[field] !== undefined && stored[field] === undefined) entry.droppedByApiserver = field;
+        if (spec && spec[field] !== undefined && stored[field] === undefined) {
+          entry.droppedByApiserver = [...new Set([...(entry.droppedByApiserver ?? []), field])];
+        }
       }
     }
     return record({
@@ -500,7 +518,9 @@ async function restartApiserver(how) {
   await sleep(downtime);
   const startMs = await plane.startApiserver();
   const readyAt = now();
-  log(`   apiserver stopped (${how}) in ${msSince(stopBegan).toFixed(0)}ms total, ready again after ${startMs}ms`);
+  log(
+    `   apiserver ${how}: stopped after ${(Number(stoppedAt - stopBegan) / 1e6).toFixed(0)}ms, down ${downtime.toFixed(0)}ms, ready ${startMs}ms after relaunch`,
+  );
   return { stopBegan, stoppedAt, readyAt, downtimeMs: Number(readyAt - stoppedAt) / 1e6 };
 }
 
@@ -528,7 +548,12 @@ const FAULTS = {
     const termAt = signal(leader, 'SIGTERM');
     const exited = await Promise.race([leader.exitedPromise, sleep(10_000).then(() => null)]);
     if (!exited) {
-      record({ kind: 'problem', problem: 'shutdown-timeout', message: `${leader.identity} did not exit within 10s of SIGTERM`, at: now() });
+      record({
+        kind: 'problem',
+        problem: 'shutdown-timeout',
+        message: `${leader.identity} did not exit within 10s of SIGTERM`,
+        at: now(),
+      });
       signal(leader, 'SIGKILL');
       await leader.exitedPromise;
     }
@@ -611,13 +636,16 @@ const FAULTS = {
     const afterMs = rng.uniform(0, 15);
     const proxy = proxies[leader.slot];
     let triggeredAt = null;
+    let byRequest = false;
     const stopped = new Promise((resolve) => {
-      const trigger = () => {
-        triggeredAt ??= now();
+      const trigger = (fromRequest) => {
+        if (triggeredAt !== null) return;
+        triggeredAt = now();
+        byRequest = fromRequest;
         setTimeout(() => resolve(plane.stopApiserver('SIGKILL')), afterMs);
       };
-      proxy.onNextRequest(trigger);
-      setTimeout(trigger, 5 * RP);
+      proxy.onNextRequest(() => trigger(true));
+      setTimeout(() => trigger(false), 5 * RP);
     });
     const stopBegan = now();
     await stopped;
@@ -631,9 +659,10 @@ const FAULTS = {
       recoverFromAt: readyAt,
       killedMsAfterRequest: afterMs,
       triggeredAt,
+      inFlight: byRequest,
       downtimeMs: Number(readyAt - stoppedAt) / 1e6,
     });
-    return `SIGKILL ${afterMs.toFixed(1)}ms after a renewal went out, ready again after ${startMs}ms`;
+    return `SIGKILL ${afterMs.toFixed(1)}ms after ${byRequest ? 'a leader request went out' : 'a timeout (no leader request seen)'}, ready again after ${startMs}ms`;
   },
 
   async 'malformed-keep'(leader) {
@@ -643,10 +672,14 @@ const FAULTS = {
     const startAt = now();
     const statuses = [];
     for (const [index, shape] of order.entries()) {
-      const write = await writeLease(shape, (spec) => HELD_SHAPES[shape]({ ...spec, holderIdentity: leader.identity }), {
-        expect: 'leader-keeps',
-        leader: leader.identity,
-      });
+      const write = await writeLease(
+        shape,
+        (spec) => HELD_SHAPES[shape]({ ...spec, holderIdentity: leader.identity }),
+        {
+          expect: 'leader-keeps',
+          leader: leader.identity,
+        },
+      );
       statuses.push(`${shape}:${write.status}`);
       await sleep(gaps[index]);
     }
@@ -703,8 +736,6 @@ const FAULTS = {
       const ended = await waitForTermEnd(current, steal.sentAt, RD + 2000);
       await sleep(50);
       const write = await writeLease(shape, UNHELD_SHAPES[shape], { expect: 'anyone-may-take' });
-      steal.claimEndsAt = write.sentAt;
-      record({ kind: 'lease-claim-end', shape: 'well-formed-outsider', sentAt: steal.sentAt, claimEndsAt: write.sentAt, at: now() });
       const next = await waitForNewTerm(write.sentAt, null, recoveryBoundMs * 2);
       faultRecord('malformed-unheld', current, {
         startAt: steal.sentAt,
@@ -838,7 +869,7 @@ function formatSummary(summary) {
     `  malformed Lease shapes: ${Object.entries(summary.malformedShapes)
       .map(
         ([shape, result]) =>
-          `${shape} ${result.accepted}/${result.attempts} stored${Object.keys(result.rejected).length ? ` (rejected ${Object.keys(result.rejected).join('/')})` : ''}${result.droppedByApiserver ? ` (apiserver dropped ${result.droppedByApiserver})` : ''}`,
+          `${shape} ${result.accepted}/${result.attempts} stored${Object.keys(result.rejected).length ? ` (rejected ${Object.keys(result.rejected).join('/')})` : ''}${result.droppedByApiserver ? ` (apiserver dropped ${result.droppedByApiserver.join(' and ')})` : ''}`,
       )
       .join('; ')}`,
   );
@@ -859,27 +890,41 @@ function formatSummary(summary) {
       .join(', ')}`,
   );
   lines.push(
-    `  errors by reason (operation/reason, summed over replicas): ${Object.entries(summary.errorsByReason)
-      .sort((a, b) => b[1] - a[1])
-      .map(([key, count]) => `${key} ${count}`)
-      .join(', ') || 'none'}`,
+    `  errors by reason (operation/reason, summed over replicas): ${
+      Object.entries(summary.errorsByReason)
+        .sort((a, b) => b[1] - a[1])
+        .map(([key, count]) => `${key} ${count}`)
+        .join(', ') || 'none'
+    }`,
   );
   lines.push(
-    `  demotions by reason: ${Object.entries(summary.demotionsByReason)
-      .map(([key, count]) => `${key} ${count}`)
-      .join(', ') || 'none'}`,
+    `  demotions by reason: ${
+      Object.entries(summary.demotionsByReason)
+        .map(([key, count]) => `${key} ${count}`)
+        .join(', ') || 'none'
+    }`,
   );
   lines.push(`  crashes (unexpected exits): ${summary.crashes}`);
   if (check.violations.length === 0) lines.push('  violations: none');
   else {
     lines.push(`  VIOLATIONS (${check.violations.length}):`);
     for (const item of check.violations.slice(0, 40)) lines.push(`    - [${item.kind}] ${item.message}`);
-    if (check.violations.length > 40) lines.push(`    ... and ${check.violations.length - 40} more (see the summary JSON)`);
+    if (check.violations.length > 40)
+      lines.push(`    ... and ${check.violations.length - 40} more (see the summary JSON)`);
   }
   return lines.join('\n');
 }
 
-let exitCode = 1;
+// Everything is bounded: the fault phase (with the first round's overrun), plus setup and teardown.
+const hardLimitMs = (minutes * 60_000 + Math.max(120_000, minutes * 30_000)) * 1.2 + 180_000;
+setTimeout(() => {
+  console.error(
+    `chaos: hard time limit (${(hardLimitMs / 60_000).toFixed(1)} min) reached; aborting (run dir kept: ${runDir})`,
+  );
+  void cleanup().finally(() => process.exit(3));
+}, hardLimitMs).unref();
+
+let exitCode;
 try {
   appMain = snapshotApp();
   plane = await startControlPlane({
@@ -921,6 +966,7 @@ try {
     if (Date.now() >= hardCap) break;
     const type = queue.shift();
     const cooldown = rng.uniform(300, 1500);
+    await waitForParticipants();
     const leader = await waitForStableLeader(recoveryBoundMs * 4);
     if (!leader) {
       record({ kind: 'problem', problem: 'no-stable-leader', message: `no stable leader before ${type}`, at: now() });
@@ -930,7 +976,7 @@ try {
       continue;
     }
     injected++;
-    log(`#${faultSeq + 1} ${type} on ${leader.identity}`);
+    log(`fault ${injected}: ${type} on ${leader.identity}`);
     const outcome = await FAULTS[type](leader);
     log(`   ${outcome}`);
     await sleep(cooldown);
@@ -944,7 +990,12 @@ try {
   for (const replica of liveReplicas()) signal(replica, 'SIGTERM');
   await Promise.race([Promise.all(liveReplicas().map((replica) => replica.exitedPromise)), sleep(15_000)]);
   for (const replica of liveReplicas()) {
-    record({ kind: 'problem', problem: 'shutdown-timeout', message: `${replica.identity} did not exit within 15s of SIGTERM`, at: now() });
+    record({
+      kind: 'problem',
+      problem: 'shutdown-timeout',
+      message: `${replica.identity} did not exit within 15s of SIGTERM`,
+      at: now(),
+    });
     signal(replica, 'SIGKILL');
   }
   await Promise.all([...replicas.values()].map((replica) => replica.exitedPromise));
@@ -953,9 +1004,6 @@ try {
 
   const events = new Map([...replicas.values()].map((replica) => [replica.identity, replica.tail.events]));
   const check = checkRun({ events, timeline, timings, slackMs, endAt });
-  for (const problem of timeline.filter((entry) => entry.kind === 'problem')) {
-    check.violations.push({ kind: problem.problem, message: problem.message });
-  }
   // Crash markers in replica output that did not kill the process.
   for (const replica of replicas.values()) {
     const output = readFileSync(join(runDir, 'logs', `${replica.identity}.log`), 'utf8');
@@ -970,7 +1018,8 @@ try {
   const errorsByReason = {};
   const demotionsByReason = {};
   for (const replica of replicas.values()) {
-    for (const [key, count] of Object.entries(replica.metrics?.errors ?? {})) errorsByReason[key] = (errorsByReason[key] ?? 0) + count;
+    for (const [key, count] of Object.entries(replica.metrics?.errors ?? {}))
+      errorsByReason[key] = (errorsByReason[key] ?? 0) + count;
     for (const [key, count] of Object.entries(replica.metrics?.demoted ?? {})) {
       demotionsByReason[key] = (demotionsByReason[key] ?? 0) + count;
     }
@@ -978,6 +1027,8 @@ try {
   const summary = {
     seed,
     replay,
+    faultTypes,
+    malformedShapeNames: [...Object.keys(HELD_SHAPES), ...Object.keys(UNHELD_SHAPES)],
     replicas: replicaCount,
     timings,
     slackMs,
@@ -995,7 +1046,10 @@ try {
   console.log(formatSummary(summary));
   if (flags.summary) writeFileSync(flags.summary, serialize(summary));
   exitCode = check.ok ? 0 : 1;
-  if (!check.ok) console.log(`\nchaos: FAILED; run dir kept for inspection: ${runDir} (re-check: node test/chaos/checker.mjs ${runDir})`);
+  if (!check.ok)
+    console.log(
+      `\nchaos: FAILED; run dir kept for inspection: ${runDir} (re-check: node test/chaos/checker.mjs ${runDir})`,
+    );
 } catch (error) {
   console.error(`chaos: aborted: ${error.stack ?? error}`);
   console.error(`chaos: run dir kept: ${runDir}`);
@@ -1004,4 +1058,10 @@ try {
 await cleanup();
 if (exitCode === 0 && !flags.keep && !flags.dir) rmSync(runDir, { recursive: true, force: true });
 else if (exitCode === 0) console.log(`chaos: run dir kept: ${runDir}`);
+// A failed run keeps its logs, events and timeline, but not the etcd data and app copy (tens of MB) unless --keep.
+if (exitCode !== 0 && !flags.keep) {
+  for (const bulky of [join(runDir, 'control-plane', 'etcd-data'), join(runDir, 'app')]) {
+    rmSync(bulky, { recursive: true, force: true });
+  }
+}
 process.exit(exitCode);

@@ -147,3 +147,76 @@ describe('watch-driven followers (fake clock, watchable in-memory Lease)', () =>
     await leader.elector.stop();
   });
 });
+
+describe('findings of the chaos soak', () => {
+  it('fencing tokens keep increasing after an outside writer wipes the spec', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w', 'default');
+    memory.overwrite({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 7 });
+    const candidate = fleet(clock, memory);
+    const tokens: number[] = [];
+    const a = candidate('a');
+    const b = candidate('b');
+    const c = candidate('c');
+    for (const { elector } of [a, b, c]) {
+      elector.subscribe((event) => event.type === 'started-leading' && tokens.push(event.term.fencingToken));
+    }
+    a.elector.start();
+    await clock.advanceUntil(() => a.elector.isLeader, 1000);
+    b.elector.start();
+    await clock.advance(100);
+    await a.elector.stop();
+    await clock.advanceUntil(() => b.elector.isLeader, 2000);
+    memory.overwrite({}); // an outside writer wipes the spec, and with it the count
+    await clock.advance(TIMING.retryPeriod * 2); // b renews over the wiped record
+    c.elector.start();
+    await clock.advance(100);
+    await b.elector.stop();
+    await clock.advanceUntil(() => c.elector.isLeader, 3000);
+    expect(tokens).toEqual([8, 9, expect.any(Number)]);
+    expect(tokens[2]).toBeGreaterThan(9);
+    expect((memory.peek() as { leaseTransitions: number }).leaseTransitions).toBe(tokens[2]);
+    await c.elector.stop();
+  });
+
+  it('a fresh read of term.signal is aborted right after a stall, before any timer runs', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w', 'default');
+    const leader = fleet(clock, memory)('leader');
+    leader.elector.start();
+    await clock.advanceUntil(() => leader.elector.isLeader, 1000);
+    const term = leader.elector.term!;
+    clock.jump(TIMING.renewDeadline + 1); // frozen: no timer has run
+    expect(term.signal.aborted).toBe(true);
+    expect(leader.events).toContainEqual(expect.objectContaining({ type: 'stopped-leading', reason: 'expired' }));
+    await leader.elector.stop();
+  });
+
+  it('retries a forbidden watch later (a starting apiserver answers 403 briefly) instead of polling forever', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w', 'default', { watchable: true });
+    const candidate = fleet(clock, memory);
+    const leader = candidate('leader');
+    leader.elector.start();
+    await clock.advanceUntil(() => leader.elector.isLeader, 1000);
+    let refusals = 1;
+    const flaky: LeaseLock['watch'] = async (handlers, rv, signal) => {
+      if (refusals-- > 0)
+        throw new LeaseForbiddenError('forbidden: cannot watch (apiserver starting)', { status: 403 });
+      return memory.watch!(handlers, rv, signal);
+    };
+    const follower = candidate('follower', { watch: flaky });
+    follower.elector.start();
+    await clock.advance(100);
+    expect(follower.events.filter((e) => e.type === 'follower-mode')).toEqual([
+      { type: 'follower-mode', mode: 'poll', reason: expect.stringContaining('cannot watch') },
+    ]);
+    await clock.advance(TIMING.leaseDuration);
+    expect(follower.events.filter((e) => e.type === 'follower-mode').at(-1)).toEqual({
+      type: 'follower-mode',
+      mode: 'watch',
+    });
+    await leader.elector.stop();
+    await follower.elector.stop();
+  });
+});
