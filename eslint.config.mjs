@@ -26,6 +26,12 @@ export default tseslint.config(
     },
   },
   {
+    // The CommonJS consumer app (test/consumers/): require() is the point of it.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['lib/elector/**/*.ts'],
     rules: {
       'no-restricted-imports': [

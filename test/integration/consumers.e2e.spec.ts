@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CONSUMERS,
+  describeResult,
+  nodeBinary,
+  packLibrary,
+  readmeCompatibilityTable,
+  renderCompatibilityTable,
+  runConsumer,
+} from '../consumers/run.mjs';
+import { sharedControlPlane } from '../support/cluster.js';
+
+// Each consumer installs the packed tarball and its own dependencies from the
+// npm registry into a folder outside the repo (persistent npm cache, so a warm
+// run takes seconds; a cold one downloads everything, Node 24 included) and
+// runs against the shared kube-apiserver. See test/consumers/run.mjs.
+const CONSUMER_TIMEOUT = 5 * 60_000;
+const log = (message: string) => process.stderr.write(`[consumers] ${message}\n`);
+
+describe('consumers: the packed package in apps outside the repo', () => {
+  let packDir: string;
+  let tarball: string;
+
+  beforeAll(async () => {
+    packDir = mkdtempSync(join(tmpdir(), 'nle-consumers-pack-'));
+    tarball = await packLibrary(packDir);
+  }, 60_000);
+  afterAll(() => rmSync(packDir, { recursive: true, force: true }));
+
+  it('the README compatibility table is exactly the consumer matrix', () => {
+    expect(readmeCompatibilityTable()).toBe(renderCompatibilityTable());
+    expect(CONSUMERS.map((consumer) => consumer.name)).toEqual([
+      'nest12-esm-node20',
+      'nest12-esm-node24',
+      'nest11-cjs-node20',
+    ]);
+  });
+
+  it.each(CONSUMERS.map((consumer, index) => [consumer.name, consumer, index] as const))(
+    '%s acquires the Lease, runs its @OnlyWhenLeader @Interval job as leader and releases on close',
+    async (_name, consumer, index) => {
+      await nodeBinary(consumer.node, log); // a first run installs Node from the registry; not part of the app's time
+      const result = await runConsumer(consumer, {
+        tarball,
+        plane: sharedControlPlane(),
+        user: `candidate-${index}`,
+        log,
+      });
+      log(describeResult(result));
+      expect(result.runs).toBeGreaterThanOrEqual(3);
+      expect(result.versions.node.startsWith(`v${consumer.node}.`)).toBe(true);
+    },
+    CONSUMER_TIMEOUT,
+  );
+});
