@@ -3,7 +3,8 @@
 // measures. `--quick` runs a reduced set and fails (exit 1) only if ours is
 // slower than client-go on graceful handover or busier on follower requests.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { CLIENT_GO_VERSION, ensureClientGoCandidate } from './clientgo-binary.mj
 import {
   AuditLog,
   Fleet,
+  countOpenWatches,
   countRequests,
   delay,
   formatTable,
@@ -54,6 +56,8 @@ const { values: flags } = parseArgs({
     'max-minutes': { type: 'string' },
     out: { type: 'string' },
     gate: { type: 'boolean' },
+    // Node 20's parseArgs has no negated booleans, so --no-gate is its own flag.
+    'no-gate': { type: 'boolean' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -66,10 +70,10 @@ if (flags.help) {
   --graceful-trials N         graceful handover trials per implementation and variant (30; quick 8)
   --crash-trials N            crash failover trials per implementation and variant (6; quick 3)
   --handover-candidates N     candidates per handover/failover trial (3)
-  --window SECONDS            steady-state counting window (120; quick 30)
+  --window SECONDS            steady-state counting window (120; quick 20)
   --followers N               steady-state followers besides the leader (4)
   --scale N                   candidates on one Lease in the scale scenario (50)
-  --scale-window SECONDS      request-counting window of the scale scenario (60; quick 15)
+  --scale-window SECONDS      request-counting window of the scale scenario (60; quick 10)
   --isleader-iterations N     isLeader calls per timed run (5000000)
   --max-minutes M             stop starting trials after M minutes (45; quick 10)
   --out FILE                  JSON result file (bench/results/latest.json)
@@ -91,14 +95,14 @@ const options = {
   gracefulTrials: int(flags['graceful-trials'], quick ? 8 : 30),
   crashTrials: int(flags['crash-trials'], quick ? 3 : 6),
   handoverCandidates: int(flags['handover-candidates'], 3),
-  windowSeconds: int(flags.window, quick ? 30 : 120),
+  windowSeconds: int(flags.window, quick ? 20 : 120),
   followers: int(flags.followers, 4),
   scale: int(flags.scale, 50),
-  scaleWindowSeconds: int(flags['scale-window'], quick ? 15 : 60),
+  scaleWindowSeconds: int(flags['scale-window'], quick ? 10 : 60),
   isLeaderIterations: int(flags['isleader-iterations'], 5_000_000),
   maxMinutes: int(flags['max-minutes'], quick ? 10 : 45),
   out: flags.out ?? join(here, 'results', 'latest.json'),
-  gate: flags.gate ?? quick,
+  gate: flags['no-gate'] ? false : (flags.gate ?? quick),
 };
 for (const name of [...options.timings, options.costTimings]) {
   if (!TIMINGS[name]) throw new Error(`unknown timing variant ${name}; use ${Object.keys(TIMINGS).join(', ')}`);
@@ -141,8 +145,10 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 log(`options: ${JSON.stringify({ ...options, out: relative(root, options.out) })}`);
 const clientGo = await ensureClientGoCandidate();
 log(`client-go candidate: ${clientGo.path} (${clientGo.source})`);
+const build = snapshotBuild();
+log(`ours: dist/ ${build.hash} (snapshot in ${relative(root, build.dir)})`);
 const IMPLS = {
-  ours: implementation('ours', process.execPath, [join(root, 'test', 'support', 'candidate-process.mjs')]),
+  ours: implementation('ours', process.execPath, [join(build.dir, 'test', 'support', 'candidate-process.mjs')]),
   'client-go': implementation('client-go', clientGo.path),
 };
 const IMPL_NAMES = Object.keys(IMPLS);
@@ -167,6 +173,7 @@ const results = {
     cpuModel: cpus()[0]?.model,
     gitCommit: git(['rev-parse', '--short', 'HEAD']),
     gitDirty: git(['status', '--porcelain', '--', 'lib']) !== '',
+    distHash: build.hash,
     clientGoCandidate: clientGo,
     timings: TIMINGS,
     options: { ...options, out: relative(root, options.out) },
@@ -177,7 +184,43 @@ const results = {
   steady: {},
   scale: {},
   isLeader: {},
+  /** Trials that failed, or graceful handovers slower than leaseDuration, with their evidence. */
+  anomalies: [],
 };
+
+/**
+ * Copies dist/ and the two scripts that import it into bench/results/.build-<pid>/, keeping their relative layout
+ * (so `../../dist/index.js` and the node_modules lookup still resolve). A test run or a parallel session that
+ * rebuilds dist/ during a long benchmark then cannot change our implementation between trials.
+ */
+function snapshotBuild() {
+  const results = join(here, 'results');
+  for (const stale of existsSync(results) ? readdirSync(results) : []) {
+    const pid = Number(/^\.build-(\d+)$/.exec(stale)?.[1]);
+    if (pid && !isAlive(pid)) rmSync(join(results, stale), { recursive: true, force: true });
+  }
+  if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  const dir = join(results, `.build-${process.pid}`);
+  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+  for (const file of ['test/support/candidate-process.mjs', 'bench/isleader-cost.mjs']) {
+    cpSync(join(root, file), join(dir, file));
+  }
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const hash = createHash('sha256');
+  for (const file of readdirSync(join(dir, 'dist'), { recursive: true }).sort()) {
+    if (file.endsWith('.js')) hash.update(file).update(readFileSync(join(dir, 'dist', file)));
+  }
+  return { dir, hash: hash.digest('hex').slice(0, 12) };
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
 
 function git(args) {
   try {
@@ -222,6 +265,7 @@ const randomPhase = (t) => delay(Math.random() * 2.2 * t.retryPeriod);
  * started event. Returns the latency in ms, or null on timeout.
  */
 async function handoverTrial(impl, t, signal, scenario) {
+  const auditOffset = audit.offset();
   const fleet = await startSettledFleet(impl, t, options.handoverCandidates, scenario);
   if (!fleet) return null;
   try {
@@ -234,14 +278,38 @@ async function handoverTrial(impl, t, signal, scenario) {
         fleet.find((event) => event.event === 'started' && event.candidate !== old.identity && event.at > stoppedAt),
       t.leaseDuration + 6 * t.retryPeriod + 10_000,
     );
-    if (!next) {
-      log(`${impl}: no new leader after ${signal} on ${fleet.lease}\n${fleet.diagnostics()}`);
-      return null;
+    const ms = next ? msBetween(stoppedAt, next.at) : null;
+    if (!next) log(`${impl}: no new leader after ${signal} on ${fleet.lease}\n${fleet.diagnostics()}`);
+    // A graceful handover never has to wait for expiry: when one seemingly did, keep the evidence in the JSON.
+    if (ms === null || (signal === 'SIGTERM' && ms > t.leaseDuration)) {
+      await delay(1000);
+      results.anomalies.push(evidence(fleet, auditOffset, stoppedAt, { scenario, impl, timings: t, ms }));
     }
-    return msBetween(stoppedAt, next.at);
+    return ms;
   } finally {
     await fleet.kill();
   }
+}
+
+/** A trial's audit-log lines for its Lease, events and stderr tails, with times relative to the stop signal. */
+function evidence(fleet, auditOffset, stoppedAt, facts) {
+  const stoppedWall = Date.now() - msBetween(stoppedAt, now());
+  return {
+    ...facts,
+    lease: fleet.lease,
+    leader: fleet.leader,
+    requests: audit
+      .readSince(auditOffset)
+      .filter((event) => event.objectRef?.name === fleet.lease && event.stage === 'ResponseComplete')
+      .map((event) => ({
+        user: event.user?.username,
+        verb: event.verb,
+        code: event.responseStatus?.code,
+        msAfterStop: Date.parse(event.requestReceivedTimestamp) - stoppedWall,
+      })),
+    events: fleet.events.map(({ at, ...event }) => ({ ...event, msAfterStop: msBetween(stoppedAt, at) })),
+    stderr: Object.fromEntries(fleet.candidates.map((candidate) => [candidate.identity, candidate.stderr])),
+  };
 }
 
 async function latencyScenario(scenario, signal, trials) {
@@ -296,6 +364,7 @@ async function steadyScenario() {
     `steady state, timings ${timingLabel(t)}: 1 leader + ${options.followers} followers, ${options.windowSeconds}s window`,
   );
   const fleets = {};
+  const launchOffset = audit.offset();
   for (const [index, impl] of IMPL_NAMES.entries()) {
     fleets[impl] = await startSettledFleet(impl, t, size, 'steady', index * size);
   }
@@ -310,14 +379,14 @@ async function steadyScenario() {
     }
     // Let start-up traffic (first GETs, a watch's initial list) pass before counting.
     await delay(Math.max(5_000, 3 * t.retryPeriod));
-    const offset = audit.offset();
     const fromMs = Date.now();
     const startedNs = now();
     await delay(options.windowSeconds * 1000);
     const toMs = Date.now();
     const endedNs = now();
     await delay(1000); // the audit log is written in blocking mode; leave a moment for the last lines
-    const events = audit.readSince(offset);
+    // From launch, not from the window: a watch opened before the window is not a request in it, but is still open.
+    const events = audit.readSince(launchOffset);
     const minutes = (toMs - fromMs) / 60_000;
     const entry = { timings: t, windowSeconds: (toMs - fromMs) / 1000, followers: options.followers };
     for (const impl of IMPL_NAMES) {
@@ -334,6 +403,7 @@ async function steadyScenario() {
         leaderChangesInWindow: changes,
         followerPerMinute: perMinutePerCandidate(counts, followerUsers, minutes),
         leaderPerMinute: perMinutePerCandidate(counts, [leaderUser], minutes),
+        openWatchesAtEnd: countOpenWatches(events, { users, lease: fleet.lease }),
         perUser: Object.fromEntries(counts),
       };
       log(
@@ -449,7 +519,7 @@ function isLeaderScenario() {
     if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
     return JSON.parse(result.stdout.trim().split('\n').pop());
   };
-  const ours = run(process.execPath, [join(here, 'isleader-cost.mjs'), String(iterations), String(runs)]);
+  const ours = run(process.execPath, [join(build.dir, 'bench', 'isleader-cost.mjs'), String(iterations), String(runs)]);
   const go = run(clientGo.path, ['-bench-isleader', String(iterations), '-bench-runs', String(runs)]);
   results.isLeader = {
     iterations,
@@ -515,6 +585,7 @@ function fmt(value, digits = 1) {
 function ratio(ours, go) {
   if (typeof ours !== 'number' || typeof go !== 'number' || Number.isNaN(ours) || Number.isNaN(go)) return '-';
   if (go === 0) return ours === 0 ? '1.00x' : 'inf';
+  if (ours < 0 || go < 0) return '-'; // e.g. a failover before leaseDuration: a ratio of signed offsets means nothing
   return `${(ours / go).toFixed(2)}x`;
 }
 
@@ -556,6 +627,12 @@ function report() {
       for (const verb of verbs) row(`${role} req/min/candidate: ${verb}`, ours[verb] ?? 0, go[verb] ?? 0, 2);
       row(`${role} req/min/candidate: total`, ours.total, go.total, 2);
     }
+    row(
+      'open watches at window end (all candidates)',
+      entry.ours.openWatchesAtEnd,
+      entry['client-go'].openWatchesAtEnd,
+      0,
+    );
     const changes = IMPL_NAMES.map((impl) => entry[impl].leaderChangesInWindow);
     if (changes.some(Boolean))
       heading(`  note: leader changes during the window: ours ${changes[0]}, client-go ${changes[1]}`);
@@ -585,6 +662,12 @@ function report() {
     ` - kube-apiserver ${meta.kubernetes} on loopback, node ${meta.node}, ${meta.cpus} cpus, ${meta.durationSeconds}s` +
     (meta.truncated ? ' (TRUNCATED by --max-minutes)' : '');
   const lines = [title, '', formatTable(rows, ['scenario / metric', 'ours', 'client-go', 'ours/client-go'])];
+  if (results.anomalies.length > 0) {
+    const list = results.anomalies.map(
+      (a) => `${a.scenario} ${a.impl} ${a.ms === null ? 'failed' : `${fmt(a.ms, 0)} ms`}`,
+    );
+    lines.push('', `anomalies (evidence in the JSON): ${list.join('; ')}`);
+  }
   if (results.gate.checked) {
     lines.push(
       '',

@@ -273,6 +273,24 @@ export function countRequests(events, { users, lease, namespace = 'default', fro
   return byUser;
 }
 
+/**
+ * Watches of `users` on `lease` (by name, or name-less in its namespace) that
+ * have started and not yet completed: long-lived connections a requests-per-
+ * minute count does not show.
+ */
+export function countOpenWatches(events, { users, lease, namespace = 'default' }) {
+  const open = new Set();
+  const wanted = new Set(users);
+  for (const event of events) {
+    const ref = event.objectRef;
+    if (event.verb !== 'watch' || !ref || ref.resource !== 'leases' || !wanted.has(event.user?.username)) continue;
+    if (ref.namespace !== namespace || (ref.name && ref.name !== lease)) continue;
+    if (event.stage === 'ResponseStarted') open.add(event.auditID);
+    else open.delete(event.auditID);
+  }
+  return open.size;
+}
+
 /** Sums per-user counts into requests per minute per candidate, by verb and in total. */
 export function perMinutePerCandidate(counts, users, minutes) {
   const verbs = {};

@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
 )
 
 var stdout sync.Mutex
@@ -126,6 +127,7 @@ func main() {
 	retryPeriod := flag.Duration("retry-period", envMillis("RETRY_PERIOD", 2*time.Second), "retry period (env RETRY_PERIOD in ms)")
 	benchIterations := flag.Int("bench-isleader", 0, "instead of running, time N IsLeader() calls per run and print ns/call")
 	benchRuns := flag.Int("bench-runs", 7, "runs for -bench-isleader")
+	klog.InitFlags(nil) // -v=4 and friends, to see client-go's own decisions on stderr
 	flag.Parse()
 
 	if *benchIterations > 0 {

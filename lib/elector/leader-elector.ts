@@ -59,7 +59,7 @@ interface LiveTerm {
 const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found', 'other']);
 const ERROR_LOG_REPEAT_MS = 60_000;
 /** Random spread of watch-driven attempts, so followers woken by the same event do not all collide. */
-const HANDOVER_SPREAD_MS = 10;
+const HANDOVER_SPREAD_MS = 5;
 /** Longest pause between attempts to open a watch that was forbidden. */
 const MAX_WATCH_RETRY_MS = 5 * 60_000;
 const CONFIG_ERRORS_BEFORE_BACKOFF = 3;
@@ -98,6 +98,8 @@ export class LeaderElector {
   private watchController: AbortController | null = null;
   private readonly stopController = new AbortController();
   private lastAttemptHeldByOther = false;
+  private lastFailureWasConflict = false;
+  private watchedRelease: LeaseReadResult | null = null;
   /** Highest `leaseTransitions` seen or written; -1 before any. */
   private highestTransitions = -1;
   private startedAt: number | null = null;
@@ -309,7 +311,10 @@ export class LeaderElector {
    * when the observed claim expires by its own clock. Null means poll.
    */
   private watchedDelay(): number | null {
-    if (!this.watchHealthy || (this.consecutiveErrors > 0 && !this.lastAttemptHeldByOther)) return null;
+    // Errors fall back to the polling cadence; a 409 does not: it only means another candidate won, and the
+    // watch is about to deliver its record.
+    const failing = this.consecutiveErrors > 0 && !this.lastAttemptHeldByOther && !this.lastFailureWasConflict;
+    if (!this.watchHealthy || failing) return null;
     const { clock, random } = this.options;
     const spread = random() * HANDOVER_SPREAD_MS;
     const holder = this.observed?.record.holderIdentity ?? '';
@@ -394,6 +399,8 @@ export class LeaderElector {
     // A leader renews on its own schedule; only candidates act on watched changes.
     if (this.live !== null || this.holdForDrain || this.stopRequested) return;
     if (snapshot) this.observe(snapshot);
+    // A release just watched is as good as a fresh GET: the PUT is conditional on its resourceVersion.
+    this.watchedRelease = snapshot && snapshot.record.holderIdentity === '' ? snapshot : null;
     this.reschedule();
   }
 
@@ -523,8 +530,11 @@ export class LeaderElector {
     }
 
     let current: LeaseReadResult;
+    const watchedRelease = leading ? null : this.watchedRelease;
+    this.watchedRelease = null;
     try {
-      current = await this.call((signal) => lock.get(signal));
+      // After a watched release, skip the GET: a stale snapshot only costs a 409, and the hand-over one round trip.
+      current = watchedRelease ?? (await this.call((signal) => lock.get(signal)));
     } catch (error) {
       const failure = asLeaseLockError(error);
       if (failure.reason !== 'not_found') return this.fail(operation, failure);
@@ -637,6 +647,7 @@ export class LeaderElector {
 
   private fail(operation: ElectorOperation, error: LeaseLockError): false {
     this.consecutiveErrors++;
+    this.lastFailureWasConflict = error.reason === 'conflict';
     if (error.reason !== 'conflict') {
       const at = this.options.clock.now();
       this.lastError = { operation, reason: error.reason, message: error.message, at };

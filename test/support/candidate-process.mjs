@@ -3,7 +3,7 @@
 // (process.hrtime.bigint(), comparable across processes on one machine).
 // SIGTERM stops gracefully (release); SIGKILL is a crash.
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubernetesLeaseLock, LeaderElector } from '../../dist/index.js';
+import { KubernetesLeaseLock, LeaderElector } from '../../dist/elector/index.js';
 
 const env = process.env;
 const kubeConfig = new KubeConfig();
@@ -24,6 +24,8 @@ elector.subscribe((event) => {
   if (event.type === 'started-leading') print({ event: 'started', token: event.term.fencingToken });
   else if (event.type === 'stopped-leading') print({ event: 'stopped', reason: event.reason });
   else if (event.type === 'new-leader') print({ event: 'new-leader', identity: event.identity });
+  else if (event.type === 'follower-mode') print({ event: 'follower-mode', mode: event.mode });
+  else if (event.type === 'error') print({ event: 'error', reason: event.error.reason, operation: event.operation });
 });
 process.on('SIGTERM', async () => {
   await elector.stop();

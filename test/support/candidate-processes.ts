@@ -7,7 +7,7 @@ const script = fileURLToPath(new URL('./candidate-process.mjs', import.meta.url)
 /** A line printed by candidate-process.mjs. */
 export interface CandidateEvent {
   identity: string;
-  event: 'candidate' | 'started' | 'stopped' | 'new-leader' | 'exited';
+  event: 'candidate' | 'started' | 'stopped' | 'new-leader' | 'exited' | 'follower-mode' | 'error';
   at: bigint;
   token?: number;
   reason?: string;
