@@ -202,7 +202,7 @@ function snapshotBuild() {
   if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   const dir = join(results, `.build-${process.pid}`);
   cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  for (const file of ['test/support/candidate-process.mjs', 'bench/isleader-cost.mjs']) {
+  for (const file of ['test/support/candidate-process.mjs', 'bench/isleader-cost.mjs', 'bench/rss-cost.mjs']) {
     cpSync(join(root, file), join(dir, file));
   }
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -527,6 +527,25 @@ function isLeaderScenario() {
     ours: { nsPerCall: ours.nsPerCall, summary: summarize(ours.nsPerCall), note: 'leader, MemoryLeaseLock' },
     'client-go': { nsPerCall: go.nsPerCall, summary: summarize(go.nsPerCall), note: 'LeaderElector.IsLeader()' },
   };
+  // Added RSS: a minimal Nest application context with and without the module, alternating, median of 5 pairs.
+  log('added RSS: 5 pairs of minimal Nest apps, with and without LeaderElectionModule');
+  const rss = { with: [], without: [] };
+  for (let pair = 0; pair < 5; pair++) {
+    for (const variant of ['without', 'with']) {
+      const sample = run(process.execPath, [
+        '--expose-gc',
+        join(build.dir, 'bench', 'rss-cost.mjs'),
+        variant,
+        join(build.dir, 'dist'),
+      ]);
+      rss[variant].push(sample.rssBytes / 2 ** 20);
+    }
+  }
+  results.isLeader.rssMiB = {
+    without: summarize(rss.without),
+    with: summarize(rss.with),
+    addedMedian: summarize(rss.with).p50 - summarize(rss.without).p50,
+  };
 }
 
 // ---------------------------------------------------------------- main
@@ -654,6 +673,12 @@ function report() {
   if (results.isLeader.ours) {
     heading(`isLeader cost [median of ${results.isLeader.runs} runs x ${results.isLeader.iterations} calls]`);
     row('ns/call', results.isLeader.ours.summary.p50, results.isLeader['client-go'].summary.p50, 2);
+    if (results.isLeader.rssMiB) {
+      heading('memory: minimal Nest application context, median of 5 [MiB RSS]');
+      row('without LeaderElectionModule', results.isLeader.rssMiB.without.p50, undefined, 1);
+      row('with LeaderElectionModule (standalone, leading)', results.isLeader.rssMiB.with.p50, undefined, 1);
+      row('added by the package', results.isLeader.rssMiB.addedMedian, undefined, 1);
+    }
   }
 
   const { meta } = results;
