@@ -47,13 +47,14 @@ export class LeaderElectionModule extends ConfigurableLeaderElectionModule {
     const token = getLeaderElectionToken(name);
     const explorerToken = `LeadershipEventsExplorer:${name}`;
     const loggerContext = name === DEFAULT_ELECTION ? 'LeaderElection' : `LeaderElection:${name}`;
+    const loggerFor = (options: LeaderElectionModuleOptions) => levelled(new Logger(loggerContext), options?.logLevel);
     const providers: Provider[] = [
       ...(definition.providers ?? []),
       {
         provide: token,
         inject: [LEADER_ELECTION_MODULE_OPTIONS],
         useFactory: async (options: LeaderElectionModuleOptions) => {
-          const logger = levelled(new Logger(loggerContext), options?.logLevel);
+          const logger = loggerFor(options);
           const { elector, standalone } = await createElector(options, logger);
           if (standalone) {
             logger.warn(
@@ -72,13 +73,7 @@ export class LeaderElectionModule extends ConfigurableLeaderElectionModule {
           scanner: MetadataScanner,
           service: LeaderElectionService,
           options: LeaderElectionModuleOptions,
-        ) =>
-          new LeadershipEventsExplorer(
-            discovery,
-            scanner,
-            service,
-            levelled(new Logger(loggerContext), options?.logLevel),
-          ),
+        ) => new LeadershipEventsExplorer(discovery, scanner, service, loggerFor(options)),
       },
     ];
     const metricsToken = `LeaderElectionMetrics:${name}`;
@@ -88,11 +83,7 @@ export class LeaderElectionModule extends ConfigurableLeaderElectionModule {
       useFactory: async (service: LeaderElectionService, options: LeaderElectionModuleOptions) => {
         if (options?.metrics === false) return null;
         const metricsOptions = typeof options?.metrics === 'object' ? options.metrics : {};
-        return LeaderElectionMetrics.create(
-          service.elector,
-          metricsOptions,
-          levelled(new Logger(loggerContext), options?.logLevel),
-        );
+        return LeaderElectionMetrics.create(service.elector, metricsOptions, loggerFor(options));
       },
     });
     // @willsoto/nestjs-prometheus token names, so `@InjectMetric(name)` works; prefixed names too when known statically.

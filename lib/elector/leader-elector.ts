@@ -97,8 +97,6 @@ export class LeaderElector {
   private watchFrom: string | undefined;
   private watchController: AbortController | null = null;
   private readonly stopController = new AbortController();
-  private lastAttemptHeldByOther = false;
-  private lastFailureWasConflict = false;
   private watchedRelease: LeaseReadResult | null = null;
   /** Highest `leaseTransitions` seen or written; -1 before any. */
   private highestTransitions = -1;
@@ -114,6 +112,7 @@ export class LeaderElector {
   private inFlight: Promise<unknown> | null = null;
   private wroteOnce = false;
   private consecutiveErrors = 0;
+  private lastFailureReason: LeaseLockError['reason'] | null = null;
   private readonly listeners = new Set<LeaderElectionListener>();
   private readonly reportedProblems = new Set<string>();
   private lastErrorLog: { message: string; at: number; repeats: number } | null = null;
@@ -313,7 +312,7 @@ export class LeaderElector {
   private watchedDelay(): number | null {
     // Errors fall back to the polling cadence; a 409 does not: it only means another candidate won, and the
     // watch is about to deliver its record.
-    const failing = this.consecutiveErrors > 0 && !this.lastAttemptHeldByOther && !this.lastFailureWasConflict;
+    const failing = this.consecutiveErrors > 0 && this.lastFailureReason !== 'conflict';
     if (!this.watchHealthy || failing) return null;
     const { clock, random } = this.options;
     const spread = random() * HANDOVER_SPREAD_MS;
@@ -453,7 +452,8 @@ export class LeaderElector {
    */
   private acquireDelay(): number {
     const { retryPeriod, random } = this.options;
-    const configErrors = this.lastErrorWasConfig ? this.consecutiveErrors : 0;
+    const configErrors =
+      this.lastFailureReason !== null && CONFIG_ERROR_REASONS.has(this.lastFailureReason) ? this.consecutiveErrors : 0;
     const base =
       configErrors > CONFIG_ERRORS_BEFORE_BACKOFF
         ? Math.max(
@@ -467,8 +467,6 @@ export class LeaderElector {
         : retryPeriod;
     return base + random() * JITTER_FACTOR * base;
   }
-
-  private lastErrorWasConfig = false;
 
   private wake(): void {
     this.wakeController.abort();
@@ -504,7 +502,6 @@ export class LeaderElector {
   /** client-go's tryAcquireOrRenew: fast path for a leader, else GET then CREATE or UPDATE. */
   private async tryAcquireOrRenew(operation: ElectorOperation): Promise<boolean> {
     const { lock, clock } = this.options;
-    this.lastAttemptHeldByOther = false;
     const started = clock.now();
     const leading = this.live !== null || this.holdForDrain;
 
@@ -543,8 +540,7 @@ export class LeaderElector {
       // Wait that claim out instead of creating a second leader.
       const lastHolder = this.observed?.record.holderIdentity ?? '';
       if (!leading && lastHolder !== '' && lastHolder !== this.identity && this.observedValid()) {
-        this.consecutiveErrors = 0;
-        this.errorStreak = null;
+        this.clearFailures();
         return false;
       }
       const now = formatMicroTime(clock.wallNow());
@@ -573,9 +569,7 @@ export class LeaderElector {
     if (changed && !leading) this.restartWatch(current.resourceVersion);
     const old = current.record;
     if (old.holderIdentity !== '' && old.holderIdentity !== this.identity && this.observedValid()) {
-      this.lastAttemptHeldByOther = true;
-      this.consecutiveErrors = 0;
-      this.errorStreak = null;
+      this.clearFailures();
       return false;
     }
 
@@ -630,8 +624,7 @@ export class LeaderElector {
     slowPath: boolean,
   ): void {
     const { clock } = this.options;
-    this.consecutiveErrors = 0;
-    this.errorStreak = null;
+    this.clearFailures();
     this.lastErrorLog = null;
     this.setObserved(written, clock.now());
     const stillLeading = this.live !== null || this.holdForDrain;
@@ -645,16 +638,21 @@ export class LeaderElector {
     }
   }
 
+  /** A call got an answer (a write landed, or the Lease is validly held by another): the error streak ends. */
+  private clearFailures(): void {
+    this.consecutiveErrors = 0;
+    this.errorStreak = null;
+  }
+
   private fail(operation: ElectorOperation, error: LeaseLockError): false {
     this.consecutiveErrors++;
-    this.lastFailureWasConflict = error.reason === 'conflict';
+    this.lastFailureReason = error.reason;
     if (error.reason !== 'conflict') {
       const at = this.options.clock.now();
       this.lastError = { operation, reason: error.reason, message: error.message, at };
       if (this.errorStreak?.reason === error.reason) this.errorStreak.count++;
       else this.errorStreak = { reason: error.reason, since: at, count: 1 };
     }
-    this.lastErrorWasConfig = CONFIG_ERROR_REASONS.has(error.reason);
     this.emit({ type: 'error', operation, error });
     this.logError(operation, error);
     return false;

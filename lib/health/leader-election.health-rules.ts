@@ -63,8 +63,10 @@ export function evaluateElectorHealth(
   const down = (reason: string): LeaderElectionHealth => ({ healthy: false, reason, details });
 
   if (diagnostics.loopError) return down(`election loop died: ${diagnostics.loopError.split('\n')[0]}`);
-  if (diagnostics.state === 'idle') return { healthy: true, details };
-  if (diagnostics.state === 'stopped' || diagnostics.state === 'stopping') return { healthy: true, details };
+  // Not campaigning: nothing can be wedged.
+  if (diagnostics.state === 'idle' || diagnostics.state === 'stopped' || diagnostics.state === 'stopping') {
+    return { healthy: true, details };
+  }
 
   const limit = leaseDuration + (options.tolerance ?? renewDeadline);
   const lastProgress = diagnostics.lastAttemptCompletedAt ?? diagnostics.startedAt ?? now;
