@@ -4,36 +4,33 @@ import {
   LeaderElector,
   type FollowerModeEvent,
   type LeaderElectionEvent,
-  type LeaseLock,
 } from '../../lib/elector/index.js';
+import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 import { kubeConfigFor, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** Counts the verbs a candidate sends, passing watch through so the elector can use it. */
-function counting(lock: KubernetesLeaseLock, verbs: string[]): LeaseLock {
-  return {
-    name: lock.name,
-    namespace: lock.namespace,
-    describe: () => lock.describe(),
-    get: (signal) => (verbs.push('get'), lock.get(signal)),
-    create: (record, signal) => (verbs.push('create'), lock.create(record, signal)),
-    update: (record, rv, signal) => (verbs.push('update'), lock.update(record, rv, signal)),
-    watch: (handlers, rv, signal) => (verbs.push('watch'), lock.watch(handlers, rv, signal)),
-  };
-}
-
-function candidate(name: string, identity: string, user: string, verbs: string[] = []) {
+function candidate(name: string, identity: string, user: string) {
+  // Counts every verb the candidate sends; the watch passes through so the elector can use it.
+  const lock = new RecordingLeaseLock(
+    new KubernetesLeaseLock({ kubeConfig: kubeConfigFor(user), name, namespace: 'default' }),
+  );
   const events: (LeaderElectionEvent & { at: number })[] = [];
   const elector = new LeaderElector({
-    lock: counting(new KubernetesLeaseLock({ kubeConfig: kubeConfigFor(user), name, namespace: 'default' }), verbs),
+    lock,
     identity,
     ...timings,
     logger: quiet,
   });
   elector.subscribe((event) => events.push({ ...event, at: performance.now() }));
-  return { elector, events, verbs };
+  return {
+    elector,
+    events,
+    get verbs() {
+      return lock.calls;
+    },
+  };
 }
 
 describe('watch-driven followers on a real kube-apiserver', () => {

@@ -1,26 +1,10 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import {
-  KubernetesLeaseLock,
-  LeaderElector,
-  type LeaderElectionEvent,
-  type LeaseLock,
-} from '../../lib/elector/index.js';
+import { KubernetesLeaseLock, LeaderElector, type LeaderElectionEvent } from '../../lib/elector/index.js';
+import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 import { kubeConfigFor, leasePath, rawRequest, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-
-/** Wraps a lock and records the verbs sent through it. */
-function counted(lock: LeaseLock, verbs: string[]): LeaseLock {
-  return {
-    name: lock.name,
-    namespace: lock.namespace,
-    describe: () => lock.describe(),
-    get: (signal) => (verbs.push('get'), lock.get(signal)),
-    create: (record, signal) => (verbs.push('create'), lock.create(record, signal)),
-    update: (record, rv, signal) => (verbs.push('update'), lock.update(record, rv, signal)),
-  };
-}
 
 describe('the Lease as written to a real kube-apiserver', () => {
   const electors: LeaderElector[] = [];
@@ -30,16 +14,17 @@ describe('the Lease as written to a real kube-apiserver', () => {
 
   it('creates the Lease on first acquire with exactly the fields client-go writes', async () => {
     const name = uniqueLeaseName('wire');
-    const verbs: string[] = [];
-    const lock = counted(
+    // Watch hidden: only the verbs of acquiring and renewing are counted.
+    const lock = new RecordingLeaseLock(
       new KubernetesLeaseLock({ kubeConfig: kubeConfigFor('admin'), name, namespace: 'default' }),
-      verbs,
+      undefined,
+      { watch: false },
     );
     const elector = new LeaderElector({ lock, identity: 'wire-a', ...timings, releaseOnStop: false });
     electors.push(elector);
     elector.start();
     const term = await elector.waitForLeadership();
-    expect(verbs.slice(0, 2)).toEqual(['get', 'create']);
+    expect(lock.calls.slice(0, 2)).toEqual(['get', 'create']);
 
     const raw = await rawRequest('GET', leasePath(name));
     expect(raw.status).toBe(200);
@@ -58,11 +43,12 @@ describe('the Lease as written to a real kube-apiserver', () => {
 
   it('renews with a single PUT per retry period (fast path) and keeps acquireTime', async () => {
     const name = uniqueLeaseName('fast');
-    const verbs: string[] = [];
     const events: LeaderElectionEvent[] = [];
-    const lock = counted(
+    // Watch hidden: only the verbs of acquiring and renewing are counted.
+    const lock = new RecordingLeaseLock(
       new KubernetesLeaseLock({ kubeConfig: kubeConfigFor('admin'), name, namespace: 'default' }),
-      verbs,
+      undefined,
+      { watch: false },
     );
     const elector = new LeaderElector({ lock, identity: 'fast-a', ...timings });
     electors.push(elector);
@@ -70,9 +56,9 @@ describe('the Lease as written to a real kube-apiserver', () => {
     elector.start();
     await elector.waitForLeadership();
     const first = (await rawRequest('GET', leasePath(name))).json.spec;
-    const before = verbs.length;
+    const before = lock.log.length;
     await waitFor(() => events.filter((event) => event.type === 'renewed').length >= 4, 5000, 'four renewals');
-    const renewVerbs = verbs.slice(before);
+    const renewVerbs = lock.calls.slice(before);
     expect(renewVerbs.length).toBeGreaterThanOrEqual(4);
     expect(new Set(renewVerbs)).toEqual(new Set(['update']));
     const renewed = events.filter((event) => event.type === 'renewed');

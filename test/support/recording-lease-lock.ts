@@ -7,9 +7,9 @@ import { MemoryLeaseLock } from '../../lib/elector/memory-lease-lock.js';
 /** A lease API verb, as client-go's fake clientset records it. */
 export type LeaseVerb = 'get' | 'create' | 'update';
 
-/** One recorded call. */
+/** One recorded call; `watch` is recorded when a watch is opened. */
 export interface RecordedCall {
-  verb: LeaseVerb;
+  verb: LeaseVerb | 'watch';
   /** Monotonic time (of the clock passed in, else 0) when the call was made. */
   startedAt: number;
   /** Monotonic time when the call settled; undefined while in flight. */
@@ -49,13 +49,28 @@ export interface FailureOptions {
 export class RecordingLeaseLock implements LeaseLock {
   /** Every call in order, with details. */
   readonly log: RecordedCall[] = [];
+  /**
+   * Present when the wrapped lock can watch (or `options.watch` stands in for
+   * it); each watch opened is recorded. `watch: false` hides it, so the
+   * elector polls.
+   */
+  readonly watch?: LeaseLock['watch'];
   private readonly failures: Record<LeaseVerb, Failure[]> = { get: [], create: [], update: [] };
   private readonly delays: Partial<Record<LeaseVerb, { ms: number; ignoreAbort: boolean }>> = {};
 
   constructor(
     readonly inner: LeaseLock = new MemoryLeaseLock('test-lease', 'default'),
     private readonly clock?: Clock,
-  ) {}
+    options: { watch?: LeaseLock['watch'] | false } = {},
+  ) {
+    const watch = options.watch === false ? undefined : (options.watch ?? inner.watch?.bind(inner));
+    if (watch) {
+      this.watch = (handlers, resourceVersion, signal) => {
+        this.log.push({ verb: 'watch', startedAt: this.clock?.now() ?? 0 });
+        return watch(handlers, resourceVersion, signal);
+      };
+    }
+  }
 
   get name(): string {
     return this.inner.name;
@@ -70,12 +85,12 @@ export class RecordingLeaseLock implements LeaseLock {
   }
 
   /** The verbs called so far, in order. */
-  get calls(): LeaseVerb[] {
+  get calls(): RecordedCall['verb'][] {
     return this.log.map((call) => call.verb);
   }
 
   /** Returns the verbs called since the last reset and forgets them. */
-  takeCalls(): LeaseVerb[] {
+  takeCalls(): RecordedCall['verb'][] {
     const verbs = this.calls;
     this.log.length = 0;
     return verbs;

@@ -8,29 +8,15 @@ import {
   type LeaseLock,
 } from '../../lib/elector/index.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
 const TIMING = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** Records a candidate's calls (with fake-clock times) and passes watch through. */
-function recorded(memory: MemoryLeaseLock, clock: FakeClock, options: { watch?: LeaseLock['watch'] } = {}) {
-  const calls: { verb: string; at: number }[] = [];
-  const note = (verb: string) => calls.push({ verb, at: clock.now() });
-  const lock: LeaseLock = {
-    name: memory.name,
-    namespace: memory.namespace,
-    describe: () => memory.describe(),
-    get: (signal) => (note('get'), memory.get(signal)),
-    create: (record, signal) => (note('create'), memory.create(record, signal)),
-    update: (record, rv, signal) => (note('update'), memory.update(record, rv, signal)),
-    watch: options.watch ?? ((handlers, rv, signal) => (note('watch'), memory.watch!(handlers, rv, signal))),
-  };
-  return { lock, calls };
-}
-
 function fleet(clock: FakeClock, memory: MemoryLeaseLock) {
   return (identity: string, overrides: { releaseOnStop?: boolean; watch?: LeaseLock['watch'] } = {}) => {
-    const { lock, calls } = recorded(memory, clock, { watch: overrides.watch });
+    // Records every call with fake-clock times; the watch comes from the watchable Lease unless overridden.
+    const lock = new RecordingLeaseLock(memory, clock, { watch: overrides.watch });
     const events: LeaderElectionEvent[] = [];
     const elector = new LeaderElector({
       lock,
@@ -42,7 +28,7 @@ function fleet(clock: FakeClock, memory: MemoryLeaseLock) {
       ...(overrides.releaseOnStop === undefined ? {} : { releaseOnStop: overrides.releaseOnStop }),
     });
     elector.subscribe((event) => events.push(event));
-    return { elector, calls, events };
+    return { elector, calls: lock.log, events };
   };
 }
 
@@ -105,8 +91,8 @@ describe('watch-driven followers (fake clock, watchable in-memory Lease)', () =>
     const attempts = follower.calls.slice(before);
     expect(attempts.map((call) => call.verb)).toEqual(['get', 'update']);
     // The last renewal was observed at most retryPeriod before the stop; expiry is 2000 ms after it, plus 2.5 ms spread.
-    expect(attempts[0].at).toBeGreaterThanOrEqual(lastWrite + TIMING.leaseDuration - TIMING.retryPeriod);
-    expect(attempts[0].at).toBeLessThanOrEqual(lastWrite + TIMING.leaseDuration + 6);
+    expect(attempts[0].startedAt).toBeGreaterThanOrEqual(lastWrite + TIMING.leaseDuration - TIMING.retryPeriod);
+    expect(attempts[0].startedAt).toBeLessThanOrEqual(lastWrite + TIMING.leaseDuration + 6);
     await follower.elector.stop();
   });
 
@@ -126,7 +112,7 @@ describe('watch-driven followers (fake clock, watchable in-memory Lease)', () =>
     const mode = follower.events.filter((e): e is FollowerModeEvent => e.type === 'follower-mode');
     expect(mode).toEqual([{ type: 'follower-mode', mode: 'poll', reason: expect.stringContaining('cannot watch') }]);
     // Polling: a GET every 250 + 0.5 × 1.2 × 250 = 400 ms.
-    const gets = follower.calls.filter((call) => call.verb === 'get').map((call) => call.at);
+    const gets = follower.calls.filter((call) => call.verb === 'get').map((call) => call.startedAt);
     expect(gets.slice(1).map((at, index) => at - gets[index])).toEqual(gets.slice(1).map(() => 400));
     await leader.elector.stop();
     await follower.elector.stop();

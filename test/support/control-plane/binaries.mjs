@@ -30,12 +30,17 @@ function log(message) {
   process.stderr.write(`[control-plane] ${message}\n`);
 }
 
-function hasGo() {
+/** The machine's `go version`, or null when Go is not on PATH. */
+export function hasGo() {
   const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
   return probe.status === 0 ? probe.stdout.trim() : null;
 }
 
-function runGo(args, cwd, env = {}) {
+/**
+ * Runs `go <args>` in `cwd` with modules enabled, reporting progress through
+ * `log` every 30 s; resolves with the output, rejects with its tail.
+ */
+export function runGo(args, cwd, { env = {}, log: report = log } = {}) {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn('go', args, {
@@ -51,7 +56,7 @@ function runGo(args, cwd, env = {}) {
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
     const ticker = setInterval(
-      () => log(`  still running: go ${args[0]} ... (${Math.round((Date.now() - started) / 1000)}s)`),
+      () => report(`  still running: go ${args[0]} ... (${Math.round((Date.now() - started) / 1000)}s)`),
       30_000,
     );
     child.on('error', (error) => {
@@ -111,7 +116,7 @@ async function buildKubeApiserver(outDir) {
   await runGo(
     ['build', '-trimpath', '-ldflags', ldflags, '-o', `${target}.tmp`, 'k8s.io/kubernetes/cmd/kube-apiserver'],
     workDir,
-    { CGO_ENABLED: '0' },
+    { env: { CGO_ENABLED: '0' } },
   );
   renameSync(`${target}.tmp`, target);
 }
@@ -132,7 +137,9 @@ async function buildEtcd(outDir) {
   await runGo(['mod', 'tidy'], workDir);
   log('  compiling (go build)...');
   const target = join(outDir, 'etcd');
-  await runGo(['build', '-trimpath', '-ldflags', '-s -w', '-o', `${target}.tmp`, '.'], workDir, { CGO_ENABLED: '0' });
+  await runGo(['build', '-trimpath', '-ldflags', '-s -w', '-o', `${target}.tmp`, '.'], workDir, {
+    env: { CGO_ENABLED: '0' },
+  });
   renameSync(`${target}.tmp`, target);
 }
 
