@@ -1,9 +1,9 @@
-// Kills the control plane's processes when the process that started it dies,
-// even by SIGKILL, so no etcd or kube-apiserver is left behind.
-// Usage: node watchdog.mjs <parent-pid> <pid-file>
-import { readFileSync } from 'node:fs';
+// Kills test servers (etcd, kube-apiserver, PostgreSQL, Redis) when the process
+// that started them dies, even by SIGKILL, so none is left behind.
+// Usage: node watchdog.mjs <parent-pid> <pid-file> [dir-to-remove-afterwards]
+import { readFileSync, rmSync } from 'node:fs';
 
-const [parentPid, pidFile] = [Number(process.argv[2]), process.argv[3]];
+const [parentPid, pidFile, leftoverDir] = [Number(process.argv[2]), process.argv[3], process.argv[4]];
 
 function alive(pid) {
   try {
@@ -33,5 +33,7 @@ const timer = setInterval(() => {
     }
   }
   clearInterval(timer);
-  process.exit(0);
+  // Give SIGKILLed servers a moment to release their files before removing them.
+  if (leftoverDir) setTimeout(() => rmSync(leftoverDir, { recursive: true, force: true }), 500);
+  else process.exit(0);
 }, 300);
