@@ -1,8 +1,11 @@
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Observable, Subject } from 'rxjs';
 import type { ElectorLogger, LeaderElectionEvent, LeaderElector, LeadershipTerm } from './elector/index.js';
+import { NotLeaderError } from './errors/not-leader.error.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
 import type { LeadershipEvent, LeadershipLossReason } from './interfaces/leadership-event.interface.js';
+import type { FollowerCallBehaviour } from './interfaces/only-when-leader-options.interface.js';
 import { DEFAULT_SHUTDOWN_DRAIN_TIMEOUT } from './leader-election.options.js';
 
 /**
@@ -18,6 +21,12 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
 
   private readonly subject = new Subject<LeadershipEvent>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /**
+   * The term that admitted the running `@OnlyWhenLeader` call. One store per
+   * service, so neither another election nor another app in the process can
+   * see (or overwrite) it.
+   */
+  private readonly admitted = new AsyncLocalStorage<LeadershipTerm>();
   private readonly unsubscribe: () => void;
 
   /** Created by `LeaderElectionModule`; not meant to be constructed by hand. */
@@ -81,7 +90,10 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     }
   }
 
-  /** Ends the term (aborting its signal), drains in-flight leader-only calls, then releases the Lease. */
+  /**
+   * Ends the term (aborting its signal and calling the loss handlers), drains
+   * in-flight leader-only calls and async handlers, then releases the Lease.
+   */
   async beforeApplicationShutdown(): Promise<void> {
     await this.elector.stop({ drain: () => this.drain() });
     this.subject.complete();
@@ -89,28 +101,61 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
   }
 
   /**
-   * Runs `body` if this replica leads, tracking it for the shutdown drain;
-   * otherwise returns undefined (a resolved promise when `async`). Used by
-   * `@OnlyWhenLeader()`.
+   * The term that admitted the current `@OnlyWhenLeader` call of this
+   * election, followed across awaits; null outside such a call. Unlike `term`,
+   * it never turns into a later term: once that term ends its `signal` is
+   * aborted, which is what running work must check.
    */
-  runAsLeader<T>(body: () => T, async: boolean, label: string): T | undefined | Promise<undefined> {
-    if (!this.elector.isLeader) {
-      this.logger.debug?.(`${label} skipped: not the leader of ${this.elector.options.lock.describe()}`);
+  currentTerm(): LeadershipTerm | null {
+    return this.admitted.getStore() ?? null;
+  }
+
+  /**
+   * Runs `body` if this replica leads, inside the term's context and tracked
+   * for the shutdown drain. On a follower it returns undefined (a resolved
+   * promise when `async`), or throws a `NotLeaderError` (rejects) with
+   * `onFollower: 'throw'`. Used by `@OnlyWhenLeader()`.
+   */
+  runAsLeader<T>(
+    body: () => T,
+    async: boolean,
+    label: string,
+    onFollower: FollowerCallBehaviour = 'skip',
+  ): T | undefined | Promise<undefined> {
+    // Reading `term` re-checks the renew deadline, so a stalled leader is not admitted.
+    const term = this.elector.term;
+    if (!term) {
+      const lease = this.elector.options.lock.describe();
+      if (onFollower === 'throw') {
+        const error = new NotLeaderError(this.election, lease, this.elector.leader, this.elector.identity);
+        if (async) return Promise.reject(error);
+        throw error;
+      }
+      this.logger.debug?.(`${label} skipped: not the leader of ${lease}`);
       return async ? Promise.resolve(undefined) : undefined;
     }
-    const result = body();
-    if (result && typeof (result as { then?: unknown }).then === 'function') {
-      const settled = Promise.resolve(result).then(
-        () => undefined,
-        () => undefined,
-      );
-      this.inFlight.add(settled);
-      void settled.finally(() => this.inFlight.delete(settled));
-    }
+    const result = this.admitted.run(term, body);
+    if (result && typeof (result as { then?: unknown }).then === 'function')
+      this.track(result as unknown as PromiseLike<unknown>);
     return result;
   }
 
-  /** Number of leader-only calls still running. */
+  /** Runs `body` with `term` as the current term of this election. @internal */
+  runInTerm<T>(term: LeadershipTerm, body: () => T): T {
+    return this.admitted.run(term, body);
+  }
+
+  /** Makes the shutdown drain wait for `work` (leader-only calls and leadership handlers). @internal */
+  track(work: PromiseLike<unknown>): void {
+    const settled = Promise.resolve(work).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
+  }
+
+  /** Number of leader-only calls and async leadership handlers still running. */
   get inFlightCount(): number {
     return this.inFlight.size;
   }
@@ -118,13 +163,21 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
   private async drain(): Promise<void> {
     if (this.inFlight.size === 0) return;
     const timeout = this.options.shutdownDrainTimeout ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT;
-    this.logger.log(`waiting up to ${timeout}ms for ${this.inFlight.size} leader-only call(s) to finish`);
+    this.logger.log(
+      `waiting up to ${timeout}ms for ${this.inFlight.size} leader-only call(s) and handler(s) to finish`,
+    );
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeout)));
-    const outcome = await Promise.race([Promise.all([...this.inFlight]).then(() => 'drained' as const), timedOut]);
+    let outcome: 'drained' | 'timeout' = 'drained';
+    // Loop: a queued handler (a loss handler waiting for its acquire handler) joins the set while we wait.
+    while (this.inFlight.size > 0 && outcome === 'drained') {
+      outcome = await Promise.race([Promise.all([...this.inFlight]).then(() => 'drained' as const), timedOut]);
+    }
     clearTimeout(timer);
     if (outcome === 'timeout') {
-      this.logger.warn(`${this.inFlight.size} leader-only call(s) still running after ${timeout}ms; releasing anyway`);
+      this.logger.warn(
+        `${this.inFlight.size} leader-only call(s) or handler(s) still running after ${timeout}ms; releasing anyway`,
+      );
     }
   }
 

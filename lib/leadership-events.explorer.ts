@@ -1,25 +1,36 @@
 import type { OnModuleInit } from '@nestjs/common';
 import type { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { Subscription } from 'rxjs';
 import type { ElectorLogger } from './elector/index.js';
-import type { LeadershipEventHandlerMetadata } from './decorators/leadership-events.decorator.js';
 import type { LeadershipEvent } from './interfaces/leadership-event.interface.js';
-import { LEADERSHIP_EVENT_METADATA } from './leader-election.constants.js';
-import type { LeaderElectionService } from './leader-election.service.js';
+import { DUPLICATE_ELECTION, UNKNOWN_ELECTION } from './leader-election.messages.js';
+import { LeaderElectionService } from './leader-election.service.js';
+import { LeadershipMetadataAccessor } from './leadership-metadata.accessor.js';
 
 interface Handler {
   type: LeadershipEvent['type'];
   label: string;
+  instance: object;
   call: (event: LeadershipEvent) => unknown;
 }
 
 /**
  * Finds `@OnLeadershipAcquired/Lost/@OnLeaderChanged` handlers of one
- * election on every provider and controller, and calls them for its events.
- * A handler that throws or rejects is logged; the others still run.
+ * election on every provider and controller and calls them for its events;
+ * at bootstrap it also rejects wiring mistakes (duplicate or unknown
+ * election names).
+ *
+ * Handlers of one provider run one after another, in event order: a loss
+ * handler waits for a still-running acquire handler of the same provider, so
+ * a consumer is never left started after its stop. Async handlers are tracked
+ * by the service, so the shutdown drain awaits them before the Lease is
+ * released. A handler that throws or rejects is logged; the others still run.
  */
 export class LeadershipEventsExplorer implements OnModuleInit {
   private subscription: Subscription | null = null;
+  private readonly pending = new Map<object, Promise<void>>();
+  private readonly metadata = new LeadershipMetadataAccessor();
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -30,7 +41,9 @@ export class LeadershipEventsExplorer implements OnModuleInit {
 
   /** Subscribes before any `onApplicationBootstrap`, so the first acquisition is never missed. */
   onModuleInit(): void {
-    const handlers = this.findHandlers();
+    const wrappers = this.staticWrappers();
+    this.checkWiring(wrappers);
+    const handlers = this.findHandlers(wrappers);
     this.subscription = this.service.events$.subscribe((event) => {
       for (const handler of handlers) if (handler.type === event.type) this.invoke(handler, event);
     });
@@ -41,26 +54,56 @@ export class LeadershipEventsExplorer implements OnModuleInit {
     this.subscription?.unsubscribe();
   }
 
-  private findHandlers(): Handler[] {
+  /** Instantiated singleton providers and controllers; alias wrappers (`useExisting`) are skipped so handlers run once. */
+  private staticWrappers(): InstanceWrapper[] {
+    return [...this.discovery.getProviders(), ...this.discovery.getControllers()].filter(
+      (wrapper) =>
+        !wrapper.isAlias &&
+        wrapper.instance !== null &&
+        typeof wrapper.instance === 'object' &&
+        wrapper.isDependencyTreeStatic(),
+    );
+  }
+
+  private methods(instance: object): { name: string; method: unknown }[] {
+    const prototype = Object.getPrototypeOf(instance);
+    if (!prototype) return [];
+    return this.scanner
+      .getAllMethodNames(prototype)
+      .map((name) => ({ name, method: (instance as Record<string, unknown>)[name] }));
+  }
+
+  private checkWiring(wrappers: InstanceWrapper[]): void {
+    const registrations = new Map<string, number>();
+    for (const { instance } of wrappers) {
+      if (instance instanceof LeaderElectionService) {
+        registrations.set(instance.election, (registrations.get(instance.election) ?? 0) + 1);
+      }
+    }
+    for (const [election, count] of registrations) {
+      if (count > 1) throw new Error(DUPLICATE_ELECTION(election, count));
+    }
+    const unknown: { decorator: string; election: string; label: string }[] = [];
+    for (const { instance } of wrappers) {
+      for (const { name, method } of this.methods(instance as object)) {
+        for (const use of this.metadata.getElectionUses(method)) {
+          if (!registrations.has(use.election)) unknown.push({ ...use, label: `${labelOf(instance)}.${name}` });
+        }
+      }
+    }
+    if (unknown.length > 0) throw new Error(UNKNOWN_ELECTION(unknown, [...registrations.keys()]));
+  }
+
+  private findHandlers(wrappers: InstanceWrapper[]): Handler[] {
     const handlers: Handler[] = [];
-    const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
-    for (const wrapper of wrappers) {
-      const instance = wrapper.instance as Record<string, unknown> | undefined;
-      if (!instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) continue;
-      const prototype = Object.getPrototypeOf(instance);
-      if (!prototype) continue;
-      for (const methodName of this.scanner.getAllMethodNames(prototype)) {
-        const method = instance[methodName];
-        if (typeof method !== 'function') continue;
-        const metadata: LeadershipEventHandlerMetadata[] | undefined = Reflect.getMetadata(
-          LEADERSHIP_EVENT_METADATA,
-          method,
-        );
-        for (const entry of metadata ?? []) {
+    for (const { instance } of wrappers) {
+      for (const { name, method } of this.methods(instance as object)) {
+        for (const entry of this.metadata.getEventHandlers(method)) {
           if (entry.election !== this.service.election) continue;
           handlers.push({
             type: entry.type,
-            label: `${prototype.constructor?.name ?? 'provider'}.${methodName}`,
+            label: `${labelOf(instance)}.${name}`,
+            instance: instance as object,
             call: (event) => (method as (event: LeadershipEvent) => unknown).call(instance, event),
           });
         }
@@ -72,12 +115,38 @@ export class LeadershipEventsExplorer implements OnModuleInit {
   private invoke(handler: Handler, event: LeadershipEvent): void {
     const report = (error: unknown) =>
       this.logger.error(`${handler.label} (${event.type} handler) failed: ${(error as Error)?.stack ?? String(error)}`);
-    try {
-      const result = handler.call(event);
-      if (result && typeof (result as Promise<unknown>).catch === 'function')
-        (result as Promise<unknown>).catch(report);
-    } catch (error) {
-      report(error);
+    // Work started by an acquire handler (timers, a worker loop) carries the term it started under.
+    const run = () =>
+      event.type === 'acquired' && event.term
+        ? this.service.runInTerm(event.term, () => handler.call(event))
+        : handler.call(event);
+    const earlier = this.pending.get(handler.instance);
+    let result: unknown;
+    if (earlier) {
+      this.logger.debug?.(`${handler.label} (${event.type}) waits for an earlier leadership handler of this provider`);
+    } else {
+      // Run at once when nothing of this provider is pending: the stop side must not wait a tick.
+      try {
+        result = run();
+      } catch (error) {
+        report(error);
+        return;
+      }
+      if (!isThenable(result)) return;
     }
+    const done = (earlier ? earlier.then(run) : Promise.resolve(result)).then(() => undefined, report);
+    this.pending.set(handler.instance, done);
+    this.service.track(done);
+    void done.then(() => {
+      if (this.pending.get(handler.instance) === done) this.pending.delete(handler.instance);
+    });
   }
+}
+
+function labelOf(instance: unknown): string {
+  return (instance as object)?.constructor?.name ?? 'provider';
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return !!value && typeof (value as { then?: unknown }).then === 'function';
 }

@@ -1,21 +1,33 @@
-import { Inject } from '@nestjs/common';
+import { Inject, Optional } from '@nestjs/common';
+import type { OnlyWhenLeaderOptions } from '../interfaces/only-when-leader-options.interface.js';
 import { DEFAULT_ELECTION, getLeaderElectionToken, ONLY_WHEN_LEADER_METADATA } from '../leader-election.constants.js';
+import { NO_SERVICE_INJECTED } from '../leader-election.messages.js';
 import type { LeaderElectionService } from '../leader-election.service.js';
 
 const injectedKey = (election: string) => `__leaderElection:${election}`;
 
 /**
- * Runs the method only while this replica leads election `election`;
- * otherwise the call returns `undefined` (a resolved promise for async
- * methods) without running the body. Running calls are awaited by the
- * shutdown drain before the Lease is released.
+ * Runs the method only while this replica leads the election. On a follower
+ * the body does not run: by default the call returns `undefined` (a resolved
+ * promise for async methods); with `onFollower: 'throw'` it throws a
+ * `NotLeaderError` (rejects, for async methods).
+ *
+ * Inside the body, `LeaderElectionService.currentTerm()` returns the term that
+ * admitted the call, with its `signal` and `fencingToken`, across awaits.
+ * Running calls are awaited by the shutdown drain before the Lease is released.
  *
  * Composes with `@Cron`, `@Interval`, `@Timeout` and `@OnEvent` in either
  * order: the wrapper carries every metadata entry and the name of the method.
  * The service is reached by property injection, so every Nest application in
  * a process sees its own leadership.
  */
-export function OnlyWhenLeader(election: string = DEFAULT_ELECTION): MethodDecorator {
+export function OnlyWhenLeader(electionOrOptions: string | OnlyWhenLeaderOptions = {}): MethodDecorator {
+  const options = typeof electionOrOptions === 'string' ? { election: electionOrOptions } : electionOrOptions;
+  const election = options.election ?? DEFAULT_ELECTION;
+  const onFollower = options.onFollower ?? 'skip';
+  if (onFollower !== 'skip' && onFollower !== 'throw') {
+    throw new TypeError(`@OnlyWhenLeader(): onFollower must be 'skip' or 'throw', got ${JSON.stringify(onFollower)}.`);
+  }
   return (target, propertyKey, descriptor) => {
     const original = descriptor.value as unknown;
     if (typeof original !== 'function') {
@@ -24,7 +36,9 @@ export function OnlyWhenLeader(election: string = DEFAULT_ELECTION): MethodDecor
     const key = injectedKey(election);
     const owner = target.constructor as { name: string };
     if (!Reflect.getOwnMetadata(key, owner)) {
+      // Optional, so an unregistered name reaches the explorer's bootstrap check, whose error says what to register.
       Inject(getLeaderElectionToken(election))(target, key);
+      Optional()(target, key);
       Reflect.defineMetadata(key, true, owner);
     }
     const label = `${owner.name}.${String(propertyKey)}`;
@@ -34,15 +48,13 @@ export function OnlyWhenLeader(election: string = DEFAULT_ELECTION): MethodDecor
 
     const wrapper = function (this: Record<string, unknown>, ...args: unknown[]) {
       const service = this?.[key] as LeaderElectionService | undefined;
-      if (!service) {
-        throw new Error(
-          `@OnlyWhenLeader(${JSON.stringify(election)}) on ${label}: no LeaderElectionService was injected. ` +
-            `Make ${owner.name} a Nest provider and register LeaderElectionModule.forRoot(${
-              election === DEFAULT_ELECTION ? '' : `{ name: ${JSON.stringify(election)}, ... }`
-            }) in the application.`,
-        );
-      }
-      return service.runAsLeader(() => (original as (...a: unknown[]) => unknown).apply(this, args), isAsync, label);
+      if (!service) throw new Error(NO_SERVICE_INJECTED(election, label, owner.name));
+      return service.runAsLeader(
+        () => (original as (...a: unknown[]) => unknown).apply(this, args),
+        isAsync,
+        label,
+        onFollower,
+      );
     };
     for (const metadataKey of Reflect.getOwnMetadataKeys(original)) {
       Reflect.defineMetadata(metadataKey, Reflect.getOwnMetadata(metadataKey, original), wrapper);

@@ -1,0 +1,35 @@
+/** Error texts of the Nest layer, one place so wording stays consistent (as @nestjs/bullmq's bull.messages). */
+
+const registration = (election: string): string =>
+  election === 'default'
+    ? 'LeaderElectionModule.forRoot({ leaseName: ... })'
+    : `LeaderElectionModule.forRoot({ name: ${JSON.stringify(election)}, leaseName: ... })`;
+
+/** Two registrations share a name: each would be its own candidate, silently. */
+export const DUPLICATE_ELECTION = (election: string, count: number): string =>
+  `LeaderElectionModule: election ${JSON.stringify(election)} is registered ${count} times. ` +
+  'Each registration is a separate candidate, so register it once, or give each registration its own `name` ' +
+  '(and its own leaseName).';
+
+/** A decorator names an election no module registers. */
+export const UNKNOWN_ELECTION = (
+  uses: { decorator: string; election: string; label: string }[],
+  registered: string[],
+): string => {
+  const lines = uses.map(
+    ({ decorator, election, label }) =>
+      `  @${decorator}(${JSON.stringify(election)}) on ${label}: register ${registration(election)} or fix the name`,
+  );
+  const known = registered.length ? registered.map((name) => JSON.stringify(name)).join(', ') : 'none';
+  return `LeaderElectionModule: decorators name elections that are not registered (registered: ${known}):\n${lines.join('\n')}`;
+};
+
+/** `@OnlyWhenLeader` on a class Nest did not create, or with no module registered at all. */
+export const NO_SERVICE_INJECTED = (election: string, label: string, owner: string): string =>
+  `@OnlyWhenLeader(${JSON.stringify(election)}) on ${label}: no LeaderElectionService was injected. ` +
+  `Make ${owner} a Nest provider and register ${registration(election)} in the application.`;
+
+/** A follower was asked to do leader-only work. */
+export const NOT_LEADER = (election: string, lease: string, leader: string | null): string =>
+  `this replica is not the leader of election ${JSON.stringify(election)} (lease ${lease}); ` +
+  (leader ? `the leader is ${JSON.stringify(leader)}` : 'no leader is known right now');

@@ -1,0 +1,413 @@
+import 'reflect-metadata';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import {
+  InjectLeaderElection,
+  LeaderElectionModule,
+  LeaderElectionService,
+  LeaderGuard,
+  MemoryLeaseLock,
+  NotLeaderError,
+  OnLeadershipAcquired,
+  OnLeadershipLost,
+  OnlyWhenLeader,
+  type LeadershipEvent,
+  type LeadershipTerm,
+} from '../../lib/index.js';
+import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
+
+// Short real-time timings: a MemoryLeaseLock shared by apps in this process is a real election.
+const timings = { leaseDuration: 1000, renewDeadline: 500, retryPeriod: 100 };
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((done) => (resolve = done));
+  return { promise, resolve };
+}
+
+async function waitUntil<T>(condition: () => T, ms: number, what: string): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = condition();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Overwrites the Lease for a holder that never renews (an outside writer). */
+function steal(lock: MemoryLeaseLock): void {
+  const spec = lock.peek() as Record<string, unknown>;
+  const now = new Date().toISOString().replace('Z', '000Z');
+  lock.overwrite({ ...spec, holderIdentity: 'thief', renewTime: now, acquireTime: now, leaseDurationSeconds: 1 });
+}
+
+@Injectable()
+class Work {
+  seen: (LeadershipTerm | null)[] = [];
+  release = deferred();
+
+  constructor(readonly election: LeaderElectionService) {}
+
+  @OnlyWhenLeader()
+  sync(): LeadershipTerm | null {
+    return this.election.currentTerm();
+  }
+
+  @OnlyWhenLeader()
+  async long(): Promise<void> {
+    this.seen.push(this.election.currentTerm());
+    await this.release.promise;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    this.seen.push(this.election.currentTerm());
+  }
+
+  @OnlyWhenLeader({ onFollower: 'throw' })
+  async strict(): Promise<string> {
+    return 'done';
+  }
+
+  @OnlyWhenLeader({ onFollower: 'throw' })
+  strictSync(): string {
+    return 'done';
+  }
+
+  outside(): LeadershipTerm | null {
+    return this.election.currentTerm();
+  }
+}
+
+describe('leader-only work in Nest', () => {
+  const open: TestingModule[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close()));
+  });
+
+  async function app(
+    identity: string,
+    lock: MemoryLeaseLock | RecordingLeaseLock,
+    providers: unknown[] = [Work],
+    extra: Record<string, unknown> = {},
+  ) {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        LeaderElectionModule.forRoot({
+          leaseName: lock.name,
+          lock,
+          identity,
+          logLevel: 'silent',
+          ...timings,
+          ...extra,
+        }),
+      ],
+      providers: providers as never[],
+    }).compile();
+    open.push(moduleRef);
+    await moduleRef.init();
+    return { moduleRef, service: moduleRef.get(LeaderElectionService) };
+  }
+
+  it('currentTerm() is the admitted term inside a gated call, across awaits, and null outside', async () => {
+    const lock = new MemoryLeaseLock('term-context');
+    const { moduleRef, service } = await app('a', lock);
+    const term = await service.waitForLeadership();
+    const work = moduleRef.get(Work);
+    expect(work.sync()).toBe(term);
+    expect(work.outside()).toBeNull();
+    expect(service.currentTerm()).toBeNull();
+    const running = work.long();
+    expect(work.outside()).toBeNull(); // the caller is not inside the gated call
+    work.release.resolve();
+    await running;
+    expect(work.seen).toEqual([term, term]);
+  });
+
+  it('a running call keeps its own term after a steal and re-acquisition, never the later one', async () => {
+    const lock = new MemoryLeaseLock('term-never-later');
+    const { moduleRef, service } = await app('a', lock);
+    const first = await service.waitForLeadership();
+    const work = moduleRef.get(Work);
+    const running = work.long();
+    steal(lock);
+    await waitUntil(() => first.signal.aborted, 2000, 'the stolen term to end');
+    const second = await service.waitForLeadership(AbortSignal.timeout(3000));
+    expect(second).not.toBe(first);
+    work.release.resolve();
+    await running;
+    expect(work.seen).toEqual([first, first]);
+    expect(work.seen[1]!.signal.aborted).toBe(true);
+    expect(work.sync()).toBe(second);
+  }, 10_000);
+
+  it('two apps in one process and two elections in one app each have their own term context', async () => {
+    @Injectable()
+    class TwoElections {
+      constructor(
+        @InjectLeaderElection('billing') readonly billing: LeaderElectionService,
+        @InjectLeaderElection('reports') readonly reports: LeaderElectionService,
+      ) {}
+
+      @OnlyWhenLeader('billing')
+      bill() {
+        return { billing: this.billing.currentTerm(), reports: this.reports.currentTerm() };
+      }
+    }
+    const refs: TestingModule[] = [];
+    for (const identity of ['x', 'y']) {
+      const moduleRef = await Test.createTestingModule({
+        imports: ['billing', 'reports'].map((name) =>
+          LeaderElectionModule.forRoot({
+            name,
+            leaseName: `${name}-${identity}`,
+            standalone: true,
+            identity,
+            logLevel: 'silent',
+          }),
+        ),
+        providers: [TwoElections],
+      }).compile();
+      open.push(moduleRef);
+      await moduleRef.init();
+      refs.push(moduleRef);
+    }
+    for (const moduleRef of refs) {
+      const work = moduleRef.get(TwoElections);
+      const billingTerm = await work.billing.waitForLeadership();
+      await work.reports.waitForLeadership();
+      expect(work.bill()).toEqual({ billing: billingTerm, reports: null });
+      expect(work.bill().billing!.identity).toBe(work.billing.identity);
+    }
+  });
+
+  it("onFollower: 'throw' rejects (or throws) a NotLeaderError naming the election and the leader; 'skip' stays the default", async () => {
+    const lock = new MemoryLeaseLock('follower-throw');
+    const leader = await app('leader-a', lock);
+    await leader.service.waitForLeadership();
+    const follower = await app('follower-b', lock);
+    await waitUntil(() => follower.service.leader === 'leader-a', 2000, 'the follower to see the leader');
+    const work = follower.moduleRef.get(Work);
+    await expect(work.long()).resolves.toBeUndefined();
+    expect(work.sync()).toBeUndefined();
+    const rejected = await work.strict().catch((error: unknown) => error);
+    expect(rejected).toBeInstanceOf(NotLeaderError);
+    expect(rejected).toMatchObject({ election: 'default', leader: 'leader-a', identity: 'follower-b' });
+    expect((rejected as Error).message).toMatch(/not the leader of election "default".*the leader is "leader-a"/);
+    expect(() => work.strictSync()).toThrow(NotLeaderError);
+    await expect(leader.moduleRef.get(Work).strict()).resolves.toBe('done');
+  });
+
+  it('rejects an onFollower value other than skip or throw when decorating', () => {
+    expect(() => OnlyWhenLeader({ onFollower: 'ignore' as never })).toThrow(/onFollower must be 'skip' or 'throw'/);
+  });
+
+  it('LeaderGuard lets the leader through and answers 503 on a follower, naming the leader', async () => {
+    const lock = new MemoryLeaseLock('guard');
+    const leader = await app('guard-a', lock);
+    await leader.service.waitForLeadership();
+    const follower = await app('guard-b', lock);
+    await waitUntil(() => follower.service.leader === 'guard-a', 2000, 'the follower to see the leader');
+    expect(new LeaderGuard(leader.service).canActivate()).toBe(true);
+    const error = (() => {
+      try {
+        new LeaderGuard(follower.service).canActivate();
+      } catch (thrown) {
+        return thrown;
+      }
+    })();
+    expect(error).toBeInstanceOf(ServiceUnavailableException);
+    expect((error as ServiceUnavailableException).getStatus()).toBe(503);
+    expect((error as ServiceUnavailableException).getResponse()).toMatchObject({
+      statusCode: 503,
+      election: 'default',
+      leader: 'guard-a',
+      message: expect.stringContaining('the leader is "guard-a"'),
+    });
+  });
+});
+
+@Injectable()
+class Consumer {
+  log: string[] = [];
+  stopGate: Promise<void> | null = null;
+  startGate: Promise<void> | null = null;
+  terms: (LeadershipTerm | null)[] = [];
+
+  constructor(readonly election: LeaderElectionService) {}
+
+  @OnLeadershipAcquired()
+  async start(event: LeadershipEvent): Promise<void> {
+    this.log.push('start:begin');
+    this.terms.push(this.election.currentTerm());
+    expect(event.term).toBe(this.election.currentTerm());
+    if (this.startGate) await this.startGate;
+    this.log.push('start:end');
+  }
+
+  @OnLeadershipLost()
+  async stop(event: LeadershipEvent): Promise<void> {
+    this.log.push(`stop:begin:${event.reason}`);
+    if (this.stopGate) await this.stopGate;
+    this.log.push('stop:end');
+  }
+}
+
+describe('leader-only lifecycle: awaited async leadership handlers', () => {
+  const open: TestingModule[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close()));
+  });
+
+  async function app(identity: string, lock: MemoryLeaseLock | RecordingLeaseLock) {
+    const moduleRef = await Test.createTestingModule({
+      imports: [LeaderElectionModule.forRoot({ leaseName: lock.name, lock, identity, logLevel: 'silent', ...timings })],
+      providers: [Consumer],
+    }).compile();
+    open.push(moduleRef);
+    await moduleRef.init();
+    return { moduleRef, service: moduleRef.get(LeaderElectionService), consumer: moduleRef.get(Consumer) };
+  }
+
+  it('the shutdown drain awaits an async loss handler before the Lease is released', async () => {
+    const lock = new MemoryLeaseLock('drain-handlers');
+    const { moduleRef, service, consumer } = await app('drainer', lock);
+    await service.waitForLeadership();
+    const gate = deferred();
+    consumer.stopGate = gate.promise;
+    let closed = false;
+    const closing = moduleRef.close().then(() => (closed = true));
+    open.splice(0);
+    await waitUntil(() => consumer.log.includes('stop:begin:shutdown'), 1000, 'the loss handler to start');
+    await new Promise((resolve) => setTimeout(resolve, timings.retryPeriod * 3));
+    expect(closed).toBe(false);
+    expect((lock.peek() as { holderIdentity: string }).holderIdentity).toBe('drainer');
+    gate.resolve();
+    await closing;
+    expect(consumer.log.at(-1)).toBe('stop:end');
+    expect((lock.peek() as { holderIdentity: string }).holderIdentity).toBe('');
+  });
+
+  it('a loss handler waits for a still-running acquire handler of the same provider, so stop follows start', async () => {
+    const lock = new MemoryLeaseLock('ordered-handlers');
+    const startGate = deferred();
+    // Hold the start from the first acquisition on: set before init through the prototype-free instance.
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        LeaderElectionModule.forRoot({ leaseName: lock.name, lock, identity: 'o', logLevel: 'silent', ...timings }),
+      ],
+      providers: [Consumer],
+    }).compile();
+    open.push(moduleRef);
+    const consumer = moduleRef.get(Consumer);
+    consumer.startGate = startGate.promise;
+    await moduleRef.init();
+    const service = moduleRef.get(LeaderElectionService);
+    const term = await service.waitForLeadership();
+    steal(lock);
+    await waitUntil(() => term.signal.aborted, 2000, 'the stolen term to end');
+    expect(consumer.log).toEqual(['start:begin']);
+    startGate.resolve();
+    await waitUntil(() => consumer.log.includes('stop:end'), 1000, 'the stop handler');
+    expect(consumer.log.slice(0, 4)).toEqual(['start:begin', 'start:end', 'stop:begin:stolen', 'stop:end']);
+    expect(consumer.terms[0]).toBe(term);
+  }, 10_000);
+
+  it.each(['stolen', 'renew-failed', 'expired'] as const)(
+    'the stop side runs promptly when the term ends: %s',
+    async (reason) => {
+      const lock = new RecordingLeaseLock(new MemoryLeaseLock(`stop-${reason}`));
+      const { service, consumer } = await app('prompt', lock);
+      const term = await service.waitForLeadership();
+      await waitUntil(() => consumer.log.includes('start:end'), 1000, 'the start handler');
+      if (reason === 'stolen') {
+        steal(lock.inner as MemoryLeaseLock);
+      } else if (reason === 'renew-failed') {
+        lock.failAlways('*', new Error('apiserver unavailable'));
+      } else {
+        // A stalled event loop: nothing can run for longer than renewDeadline.
+        const until = performance.now() + timings.renewDeadline + 100;
+        while (performance.now() < until);
+      }
+      const startedAt = performance.now();
+      await waitUntil(() => term.signal.aborted, 3000, 'the term to end');
+      const endedAt = performance.now();
+      await waitUntil(() => consumer.log.includes(`stop:begin:${reason}`), 100, `the ${reason} stop handler`);
+      expect(performance.now() - endedAt).toBeLessThan(100);
+      expect(endedAt - startedAt).toBeLessThan(timings.renewDeadline + 300);
+      lock.clearFailures();
+    },
+    10_000,
+  );
+});
+
+describe('bootstrap errors for wiring mistakes', () => {
+  const open: TestingModule[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close().catch(() => undefined)));
+  });
+
+  async function boot(imports: unknown[], providers: unknown[]): Promise<TestingModule> {
+    const moduleRef = await Test.createTestingModule({
+      imports: imports as never[],
+      providers: providers as never[],
+    }).compile();
+    open.push(moduleRef);
+    await moduleRef.init();
+    return moduleRef;
+  }
+
+  const standalone = (leaseName: string, name?: string) =>
+    LeaderElectionModule.forRoot({ leaseName, standalone: true, logLevel: 'silent', ...(name ? { name } : {}) });
+
+  it('a duplicate election name fails the bootstrap', async () => {
+    await expect(boot([standalone('one'), standalone('two')], [])).rejects.toThrow(
+      /election "default" is registered 2 times.*give each registration its own `name`/s,
+    );
+    await expect(boot([standalone('one', 'jobs'), standalone('one-again', 'jobs')], [])).rejects.toThrow(
+      /election "jobs" is registered 2 times/,
+    );
+  });
+
+  it('@OnlyWhenLeader naming an unregistered election fails the bootstrap saying what to register', async () => {
+    @Injectable()
+    class Typo {
+      @OnlyWhenLeader('biling')
+      bill(): void {}
+    }
+    await expect(boot([standalone('billing', 'billing')], [Typo])).rejects.toThrow(
+      /registered: "billing".*@OnlyWhenLeader\("biling"\) on Typo\.bill: register LeaderElectionModule\.forRoot\(\{ name: "biling", leaseName: \.\.\. \}\)/s,
+    );
+  });
+
+  it('@OnLeadershipLost naming an unregistered election fails the bootstrap', async () => {
+    @Injectable()
+    class LostTypo {
+      @OnLeadershipLost('typo')
+      lost(): void {}
+    }
+    await expect(boot([standalone('real')], [LostTypo])).rejects.toThrow(
+      /@OnLeadershipLost\("typo"\) on LostTypo\.lost: register LeaderElectionModule\.forRoot\(\{ name: "typo"/,
+    );
+  });
+
+  it('handlers on a provider that is also registered by alias (useExisting) run once', async () => {
+    @Injectable()
+    class Listener {
+      calls = 0;
+      @OnLeadershipAcquired()
+      acquired(): void {
+        this.calls++;
+      }
+    }
+    const moduleRef = await boot(
+      [standalone('alias')],
+      [Listener, { provide: 'ListenerAlias', useExisting: Listener }],
+    );
+    await moduleRef.get(LeaderElectionService).waitForLeadership();
+    const listener = moduleRef.get(Listener);
+    expect(moduleRef.get('ListenerAlias')).toBe(listener);
+    await waitUntil(() => listener.calls > 0, 1000, 'the handler');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(listener.calls).toBe(1);
+  });
+});
