@@ -21,7 +21,8 @@ export interface Clock {
 export const systemClock: Clock = {
   now: () => performance.now(),
   wallNow: () => new Date(),
-  setTimeout: (callback, delayMs) => setTimeout(callback, Math.max(0, delayMs)),
+  // Node truncates fractional delays, which would fire up to 1 ms early: round up instead.
+  setTimeout: (callback, delayMs) => setTimeout(callback, Math.max(0, Math.ceil(delayMs))),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 

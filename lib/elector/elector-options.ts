@@ -32,7 +32,7 @@ export interface LeaderElectorOptions {
   watch?: boolean;
   /** Release the Lease on {@link LeaderElector.stop} so the next candidate takes over at once. Default true. */
   releaseOnStop?: boolean;
-  /** Upper bound of one API call. Default renewDeadline / 2. */
+  /** Upper bound of one API call; less than renewDeadline. Default renewDeadline / 2. */
   requestTimeout?: number;
   /** Upper bound of the whole release on stop. Default renewDeadline. */
   releaseTimeout?: number;
@@ -155,6 +155,13 @@ export function resolveElectorOptions(options: LeaderElectorOptions): ResolvedEl
     throw new InvalidLeaderElectionOptionError('identity', 'must be a non-empty string unique to this process.');
   }
   const requestTimeout = positiveMillis(options, 'requestTimeout', renewDeadline / 2);
+  if (requestTimeout >= renewDeadline) {
+    throw new InvalidLeaderElectionOptionError(
+      'requestTimeout',
+      `must be less than renewDeadline (${requestTimeout} >= ${renewDeadline}): an acquire answered after the ` +
+        'renew deadline could begin a term that has already ended. The default is renewDeadline / 2.',
+    );
+  }
   const releaseTimeout = positiveMillis(options, 'releaseTimeout', renewDeadline);
   return {
     lock: options.lock,

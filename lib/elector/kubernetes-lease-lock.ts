@@ -1,4 +1,4 @@
-import { CoordinationV1Api, KubeConfig, V1MicroTime, Watch, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, KubeConfig, V1MicroTime, VersionApi, Watch, type V1Lease } from '@kubernetes/client-node';
 import type { LeaseLock, LeaseReadResult, LeaseWatch, LeaseWatchHandlers } from './lease-lock.js';
 import {
   LeaseConflictError,
@@ -21,7 +21,10 @@ export interface KubernetesLeaseLockOptions {
   namespace: string;
 }
 
-type Verb = 'get' | 'create' | 'update' | 'watch';
+type Verb = 'get' | 'create' | 'update' | 'watch' | 'read the version of';
+
+/** The first release whose resourceVersions are comparable (KEP-5504, stable). */
+const COMPARABLE_SINCE = { major: 1, minor: 35 };
 
 const NETWORK_ERROR_CODES = new Set([
   'ECONNREFUSED',
@@ -83,6 +86,7 @@ export class KubernetesLeaseLock implements LeaseLock {
   private readonly api: CoordinationV1Api;
   private readonly user: string;
   private readonly kubeConfig: KubeConfig;
+  private comparable: boolean | null = null;
 
   /** Creates a lock for one Lease; no request is made until the first call. */
   constructor(options: KubernetesLeaseLockOptions) {
@@ -95,6 +99,21 @@ export class KubernetesLeaseLock implements LeaseLock {
 
   describe(): string {
     return `${this.namespace}/${this.name}`;
+  }
+
+  /**
+   * True from Kubernetes 1.35, where resourceVersions are comparable integers
+   * (KEP-5504); read once from `/version`, which every authenticated user may read.
+   */
+  async resourceVersionsComparable(signal: AbortSignal): Promise<boolean> {
+    if (this.comparable !== null) return this.comparable;
+    const api = this.kubeConfig.makeApiClient(VersionApi);
+    const version = await this.call('read the version of', signal, (options) => api.getCode(options));
+    const major = Number.parseInt(version.major, 10);
+    const minor = Number.parseInt(version.minor, 10);
+    this.comparable =
+      major > COMPARABLE_SINCE.major || (major === COMPARABLE_SINCE.major && minor >= COMPARABLE_SINCE.minor);
+    return this.comparable;
   }
 
   async get(signal: AbortSignal): Promise<LeaseReadResult> {
@@ -216,13 +235,18 @@ export class KubernetesLeaseLock implements LeaseLock {
     };
 
     signal.addEventListener('abort', abort, { once: true });
+    // client-node cannot abort a watch that is still connecting, so stop waiting for it on abort; when it
+    // connects later, `open` closes it at once.
+    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     try {
-      await open();
+      await Promise.race([open(), aborted]);
+      if (signal.aborted) end(new LeaseTimeoutError(`watch lease ${this.describe()}: aborted while connecting`));
     } catch (error) {
       end(error);
     }
     const first = ended as { error: unknown } | null;
     if (first?.error) throw this.translate('watch', first.error, signal);
+    if (signal.aborted) throw new LeaseTimeoutError(`watch lease ${this.describe()}: aborted while connecting`);
     return { done };
   }
 
@@ -328,9 +352,11 @@ export class KubernetesLeaseLock implements LeaseLock {
     }
     const code = errorCode(error);
     if ((code && NETWORK_ERROR_CODES.has(code)) || /fetch failed|socket hang up|ECONNREFUSED/i.test(message)) {
-      return new LeaseUnavailableError(`${verb} ${where}: API server unreachable (${code ?? message})`, {
-        cause: error,
-      });
+      return new LeaseUnavailableError(
+        `${verb} ${where}: API server ${this.kubeConfig.getCurrentCluster()?.server ?? '(no server in kubeconfig)'} ` +
+          `unreachable (${code ?? message})`,
+        { cause: error },
+      );
     }
     return new LeaseLockError('other', `${verb} ${where} failed: ${message}`, { cause: error });
   }

@@ -65,5 +65,8 @@ export type LeaderElectionEvent =
   | FollowerModeEvent
   | ElectorStoppedEvent;
 
-/** Receives {@link LeaderElectionEvent}s synchronously; exceptions are logged and ignored. */
-export type LeaderElectionListener = (event: LeaderElectionEvent) => void;
+/**
+ * Receives {@link LeaderElectionEvent}s synchronously, one at a time and in
+ * order. A thrown error or a rejected promise is logged and ignored.
+ */
+export type LeaderElectionListener = (event: LeaderElectionEvent) => unknown;

@@ -1,18 +1,24 @@
 import { sleep, type TimerHandle } from './clock.js';
 import {
+  ElectorFailures,
+  type ElectorDiagnostics,
+  type ElectorState,
+  type LoopActivity,
+} from './elector-diagnostics.js';
+import {
   JITTER_FACTOR,
   resolveElectorOptions,
   type LeaderElectorOptions,
   type ResolvedElectorOptions,
 } from './elector-options.js';
-import type { LeaderElectionEvent, LeaderElectionListener, ElectorOperation } from './leader-election.events.js';
+import { EventDispatcher } from './event-dispatcher.js';
+import { isComparableResourceVersion, type FencingScheme } from './fencing-token.js';
+import type { ElectorOperation, LeaderElectionListener } from './leader-election.events.js';
 import { LeadershipEndedError, type LeadershipTerm, type TermEndReason } from './leadership-term.js';
+import { LeaseFollower } from './lease-follower.js';
 import type { LeaseReadResult } from './lease-lock.js';
 import { asLeaseLockError, type LeaseLockError } from './lease-lock.errors.js';
 import { formatMicroTime, sameRecord, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
-
-/** Where the elector is in its life. */
-export type ElectorState = 'idle' | 'candidate' | 'leader' | 'stopping' | 'stopped';
 
 /** Options of {@link LeaderElector.stop}. */
 export interface StopOptions {
@@ -24,44 +30,14 @@ export interface StopOptions {
   drain?: () => Promise<void>;
 }
 
-/** The last failed API call, as kept for health checks. */
-export interface ElectorErrorRecord {
-  operation: ElectorOperation;
-  reason: LeaseLockError['reason'];
-  message: string;
-  /** Monotonic ms (the elector's clock). */
-  at: number;
-}
-
-/** A snapshot of the elector's progress, for health checks and debugging. Times are monotonic ms. */
-export interface ElectorDiagnostics {
-  state: ElectorState;
-  isLeader: boolean;
-  /** When `start()` was called, or null. */
-  startedAt: number | null;
-  /** When the last acquire/renew attempt finished, successful or not, or null. */
-  lastAttemptCompletedAt: number | null;
-  /** Send time of the last successful write by this candidate (acquire or renew), or null. */
-  lastSuccessfulWriteSentAt: number | null;
-  /** The most recent failed call (conflicts excluded), or null. */
-  lastError: ElectorErrorRecord | null;
-  /** Since when calls have failed with the same reason without a success in between, or null. */
-  errorStreak: { reason: LeaseLockError['reason']; since: number; count: number } | null;
-  /** Set when the election loop died of an unexpected exception. */
-  loopError: string | null;
-}
-
 interface LiveTerm {
   term: LeadershipTerm;
   controller: AbortController;
 }
 
 const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found', 'other']);
-const ERROR_LOG_REPEAT_MS = 60_000;
 /** Random spread of watch-driven attempts, so followers woken by the same event do not all collide. */
 const HANDOVER_SPREAD_MS = 5;
-/** Longest pause between attempts to open a watch that was forbidden. */
-const MAX_WATCH_RETRY_MS = 5 * 60_000;
 const CONFIG_ERRORS_BEFORE_BACKOFF = 3;
 const MAX_BACKOFF_FACTOR = 4;
 
@@ -70,11 +46,12 @@ const MAX_BACKOFF_FACTOR = 4;
  * algorithm: followers judge expiry only by their own monotonic clock from the
  * moment they saw the record change, using the record's lease duration.
  *
- * Guarantee: at most one candidate considers itself leader at a time while the
- * clock-rate difference between any two candidates stays below
- * leaseDuration / renewDeadline, because a leader deposes itself renewDeadline
- * after sending its last successful renewal, and nobody takes over earlier
- * than leaseDuration after observing that renewal land.
+ * Guarantee: at most one candidate's term is live at a time (from
+ * `started-leading` until its signal aborts and `stopped-leading` fires) while
+ * the clock-rate difference between any two candidates stays below
+ * leaseDuration / renewDeadline: a term ends renewDeadline after the send time
+ * of its last successful write, by a timer re-armed until it is due, and
+ * nobody takes over earlier than leaseDuration after observing that write.
  *
  * Unlike client-go's `Run`, the elector is long-lived: after a term ends it
  * becomes a candidate again until {@link LeaderElector.stop}.
@@ -89,21 +66,22 @@ export class LeaderElector {
   private observedAt = 0;
   private reportedLeader: string | null = null;
   private lastRenewSentAt = Number.NEGATIVE_INFINITY;
+  private lastWrite: LeaseSnapshot | null = null;
   private deadlineTimer: TimerHandle | null = null;
   private holdForDrain = false;
   private renewAttemptedSinceSuccess = false;
   private nextAttemptAt = 0;
-  private watchHealthy = false;
-  private watchFrom: string | undefined;
-  private watchController: AbortController | null = null;
+  private activity: LoopActivity = { phase: 'idle', since: 0, wakeAt: null };
+  /** Aborted when stop is requested: ends sleeps and the watch. */
   private readonly stopController = new AbortController();
+  /** Aborted once the drain is over: cuts in-flight calls so the release need not wait for them. */
+  private readonly haltController = new AbortController();
   private watchedRelease: LeaseReadResult | null = null;
   /** Highest `leaseTransitions` seen or written; -1 before any. */
   private highestTransitions = -1;
+  private fencingScheme: FencingScheme | null = null;
   private startedAt: number | null = null;
   private lastAttemptCompletedAt: number | null = null;
-  private lastError: ElectorErrorRecord | null = null;
-  private errorStreak: { reason: LeaseLockError['reason']; since: number; count: number } | null = null;
   private loopError: string | null = null;
   private stopRequested = false;
   private wakeController = new AbortController();
@@ -111,16 +89,21 @@ export class LeaderElector {
   private watching: Promise<void> | null = null;
   private inFlight: Promise<unknown> | null = null;
   private wroteOnce = false;
-  private consecutiveErrors = 0;
-  private lastFailureReason: LeaseLockError['reason'] | null = null;
-  private readonly listeners = new Set<LeaderElectionListener>();
-  private readonly reportedProblems = new Set<string>();
-  private lastErrorLog: { message: string; at: number; repeats: number } | null = null;
   private stopping: Promise<void> | null = null;
+  private readonly events: EventDispatcher;
+  private readonly failures: ElectorFailures;
+  private readonly follower: LeaseFollower;
 
   /** Validates options; throws `InvalidLeaderElectionOptionError` naming the field. Does not start. */
   constructor(options: LeaderElectorOptions) {
     this.options = resolveElectorOptions(options);
+    this.events = new EventDispatcher(this.options.logger);
+    this.failures = new ElectorFailures(this.options.logger, () => this.options.lock.describe());
+    this.follower = new LeaseFollower(this.options, {
+      onChange: (snapshot) => this.onWatchedChange(snapshot),
+      onModeChange: (watching, reason) => this.onFollowerModeChange(watching, reason),
+      knownVersion: () => this.observed?.resourceVersion,
+    });
   }
 
   /** This candidate's identity. */
@@ -162,10 +145,13 @@ export class LeaderElector {
     return observedHolder;
   }
 
-  /** Registers a listener for leadership events; returns a function that removes it. */
+  /**
+   * Registers a listener; returns a function that removes it. Listeners get
+   * every event in order, one event at a time, even when a listener's own
+   * reaction (such as calling `stop()`) causes the next one.
+   */
   subscribe(listener: LeaderElectionListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.events.subscribe(listener);
   }
 
   /** Becomes a candidate. Returns at once; leadership arrives through events or {@link waitForLeadership}. */
@@ -181,26 +167,20 @@ export class LeaderElector {
         `(lease ${this.options.leaseDuration}ms, renew deadline ${this.options.renewDeadline}ms, retry ${this.options.retryPeriod}ms)`,
     );
     this.startedAt = this.options.clock.now();
-    this.watching = this.watchLoop().catch((error: unknown) => {
-      this.options.logger.warn(`lease watch stopped: ${(error as Error)?.message ?? String(error)}; polling instead`);
-      this.setWatchHealthy(false);
-    });
-    this.loop = this.run().catch((error: unknown) => {
-      this.loopError = (error as Error)?.stack ?? String(error);
-      this.options.logger.error(`elector loop crashed: ${this.loopError}`);
-      this.endTerm('shutdown');
-      this.stateValue = 'stopped';
-      this.emit({ type: 'elector-stopped' });
-    });
+    this.watching = this.follower.run(this.stopController.signal);
+    this.loop = this.run().catch((error: unknown) => this.crashed(error));
   }
 
   /**
-   * Resolves with the term once we lead. Rejects if `signal` aborts or the
-   * elector stops first.
+   * Resolves with the term once we lead. Rejects if `signal` aborts, or the
+   * elector is stopping or stopped (at once when called after `stop()`).
    */
   waitForLeadership(signal?: AbortSignal): Promise<LeadershipTerm> {
     const current = this.term;
     if (current) return Promise.resolve(current);
+    if (this.stopRequested || this.stateValue === 'stopped' || this.stateValue === 'stopping') {
+      return Promise.reject(this.notLeadingAnymore());
+    }
     return new Promise((resolve, reject) => {
       const cleanup = () => {
         unsubscribe();
@@ -216,7 +196,7 @@ export class LeaderElector {
           resolve(event.term);
         } else if (event.type === 'elector-stopped') {
           cleanup();
-          reject(new Error(`LeaderElector for ${this.options.lock.describe()} stopped before becoming leader.`));
+          reject(this.notLeadingAnymore());
         }
       });
       if (signal?.aborted) onAbort();
@@ -227,261 +207,13 @@ export class LeaderElector {
   /**
    * Ends candidacy. The current term ends first (its signal aborts and
    * `stopped-leading` fires), then `drain` runs while the Lease is still
-   * renewed, then, with `releaseOnStop`, the Lease is released once no
-   * request is in flight. Idempotent.
+   * renewed, then, with `releaseOnStop`, the Lease is released once no write
+   * is in flight. Idempotent.
    */
   stop(options: StopOptions = {}): Promise<void> {
     if (this.stopping) return this.stopping;
     this.stopping = this.doStop(options);
     return this.stopping;
-  }
-
-  private async doStop(options: StopOptions): Promise<void> {
-    if (this.stateValue === 'idle') {
-      this.stateValue = 'stopped';
-      this.emit({ type: 'elector-stopped' });
-      return;
-    }
-    // A term whose renew deadline already passed (a stall nobody noticed yet) ended by that deadline, not by stop.
-    this.checkRenewDeadline();
-    this.stopRequested = true;
-    this.stopController.abort();
-    this.watchController?.abort();
-    this.stateValue = 'stopping';
-    this.holdForDrain = this.live !== null && options.drain !== undefined;
-    this.endTerm('shutdown');
-    try {
-      if (options.drain) await options.drain();
-    } catch (error) {
-      this.options.logger.warn(`drain before release failed: ${(error as Error)?.message ?? String(error)}`);
-    } finally {
-      this.holdForDrain = false;
-      this.wake();
-    }
-    // A lock that ignores its abort signal must not hang shutdown: wait a bounded time, and
-    // release only once no request is in flight (a late renewal could otherwise re-acquire).
-    const { clock, requestTimeout, logger, lock } = this.options;
-    const giveUp = new AbortController();
-    const settled = await Promise.race([
-      Promise.all([this.loop, this.watching, this.inFlight?.catch(() => undefined)]).then(() => true),
-      sleep(clock, requestTimeout * 3, giveUp.signal).then(() => false),
-    ]);
-    giveUp.abort();
-    if (!settled) {
-      logger.warn(`a request to lease ${lock.describe()} ignored its deadline; stopping without releasing`);
-    } else if (this.options.releaseOnStop && this.wroteOnce) {
-      await this.release();
-    }
-    this.clearDeadlineTimer();
-    this.stateValue = 'stopped';
-    this.emit({ type: 'elector-stopped' });
-  }
-
-  // ---------------------------------------------------------------- loops
-
-  private async run(): Promise<void> {
-    while (!this.stopRequested) {
-      if (!(await this.acquire())) return;
-      await this.renewWhileLeading();
-    }
-  }
-
-  /** Tries until we acquire (true) or stop is requested (false). */
-  private async acquire(): Promise<boolean> {
-    while (!this.stopRequested) {
-      const acquired = await this.attempt('acquire');
-      if (this.stopRequested) return false;
-      if (acquired) {
-        this.beginTerm();
-        return true;
-      }
-      this.nextAttemptAt = this.options.clock.now() + (this.watchedDelay() ?? this.acquireDelay());
-      // A watch event may move the next attempt earlier or later; re-check after every wake-up.
-      while (!this.stopRequested && this.options.clock.now() < this.nextAttemptAt) {
-        await sleep(this.options.clock, this.nextAttemptAt - this.options.clock.now(), this.wakeController.signal);
-      }
-    }
-    return false;
-  }
-
-  /**
-   * With a healthy watch, a follower needs no polling: it tries right after a
-   * release (with a few ms of spread against 409 storms) and otherwise exactly
-   * when the observed claim expires by its own clock. Null means poll.
-   */
-  private watchedDelay(): number | null {
-    // Errors fall back to the polling cadence; a 409 does not: it only means another candidate won, and the
-    // watch is about to deliver its record.
-    const failing = this.consecutiveErrors > 0 && this.lastFailureReason !== 'conflict';
-    if (!this.watchHealthy || failing) return null;
-    const { clock, random } = this.options;
-    const spread = random() * HANDOVER_SPREAD_MS;
-    const holder = this.observed?.record.holderIdentity ?? '';
-    if (!this.observed || holder === '' || holder === this.identity) return spread;
-    return Math.max(0, this.observedExpiry() - clock.now()) + spread;
-  }
-
-  // ------------------------------------------------------------------ watch
-
-  /** Keeps a watch on the Lease open while a candidate; falls back to polling when it cannot. */
-  private async watchLoop(): Promise<void> {
-    const { lock, clock, retryPeriod, leaseDuration, logger } = this.options;
-    if (!lock.watch || !this.options.watch) return;
-    let failures = 0;
-    let forbidden = 0;
-    while (!this.stopRequested) {
-      const controller = new AbortController();
-      this.watchController = controller;
-      try {
-        const watch = await lock.watch(
-          {
-            onChange: (snapshot) => this.onWatchedChange(snapshot),
-            onBookmark: (resourceVersion) => (this.watchFrom = resourceVersion || this.watchFrom),
-          },
-          this.watchFrom,
-          controller.signal,
-        );
-        this.setWatchHealthy(true);
-        failures = 0;
-        forbidden = 0;
-        this.reschedule();
-        await watch.done;
-      } catch (error) {
-        if (this.stopRequested) break;
-        const failure = asLeaseLockError(error);
-        this.setWatchHealthy(false);
-        if (failure.reason === 'forbidden') {
-          // Usually RBAC without "watch"; but a starting apiserver also answers 403 for a moment, so keep
-          // polling and try the watch again now and then instead of giving up for good.
-          forbidden++;
-          if (forbidden === 1) {
-            logger.warn(
-              `cannot watch lease ${lock.describe()} (${failure.message}); following it by polling every ` +
-                `${retryPeriod}ms instead, as client-go does. Grant "watch" on the Lease to get instant hand-overs.`,
-            );
-            this.emit({ type: 'follower-mode', mode: 'poll', reason: failure.message });
-          }
-          await sleep(
-            clock,
-            Math.min(leaseDuration * 2 ** Math.min(forbidden - 1, 10), MAX_WATCH_RETRY_MS),
-            this.stopController.signal,
-          );
-          continue;
-        }
-        if (failure.status === 410) {
-          this.watchFrom = undefined; // too old: start again from the current state
-          continue;
-        }
-        if (!controller.signal.aborted) {
-          failures++;
-          logger.debug?.(`watch of ${lock.describe()} failed (${failure.message}); polling until it reconnects`);
-          await sleep(
-            clock,
-            Math.min(retryPeriod * 2 ** Math.min(failures - 1, 6), leaseDuration),
-            this.stopController.signal,
-          );
-        }
-      } finally {
-        this.setWatchHealthy(false);
-      }
-    }
-  }
-
-  private setWatchHealthy(healthy: boolean): void {
-    if (healthy === this.watchHealthy) return;
-    this.watchHealthy = healthy;
-    this.emit({ type: 'follower-mode', mode: healthy ? 'watch' : 'poll' });
-  }
-
-  private onWatchedChange(snapshot: LeaseReadResult | null): void {
-    if (snapshot) this.watchFrom = snapshot.resourceVersion || this.watchFrom;
-    // A leader renews on its own schedule; only candidates act on watched changes.
-    if (this.live !== null || this.holdForDrain || this.stopRequested) return;
-    if (snapshot) this.observe(snapshot);
-    // A release just watched is as good as a fresh GET: the PUT is conditional on its resourceVersion.
-    this.watchedRelease = snapshot && snapshot.record.holderIdentity === '' ? snapshot : null;
-    this.reschedule();
-  }
-
-  /** Recomputes when a candidate should next try, after new information arrived. */
-  private reschedule(): void {
-    if (this.live !== null || this.stopRequested || this.stateValue !== 'candidate') return;
-    const delay = this.watchedDelay();
-    if (delay === null) return;
-    this.nextAttemptAt = this.options.clock.now() + delay;
-    this.wake();
-  }
-
-  /** The watch missed a change that a GET revealed: reopen it from the GET's resourceVersion. */
-  private restartWatch(resourceVersion: string): void {
-    if (!this.watchHealthy) return;
-    this.watchFrom = resourceVersion;
-    this.watchController?.abort();
-  }
-
-  /** Renews every retryPeriod until the term ends (or, while draining, until the drain is over). */
-  private async renewWhileLeading(): Promise<void> {
-    while (this.live !== null || this.holdForDrain) {
-      await sleep(this.options.clock, this.options.retryPeriod, this.wakeController.signal);
-      if (this.stopRequested && !this.holdForDrain) return;
-      this.checkRenewDeadline();
-      if (this.live === null && !this.holdForDrain) return;
-      this.renewAttemptedSinceSuccess = true;
-      const renewed = await this.attempt('renew');
-      this.checkRenewDeadline();
-      if (renewed) continue;
-      const holder = this.observed?.record.holderIdentity ?? '';
-      if (holder !== '' && holder !== this.identity && this.observedValid()) {
-        this.options.logger.warn(`lease ${this.options.lock.describe()} is now held by ${holder}; stepping down`);
-        this.endTerm('stolen');
-        this.holdForDrain = false;
-        return;
-      }
-      if (this.options.clock.now() >= this.lastRenewSentAt + this.options.renewDeadline) {
-        this.holdForDrain = false;
-        return;
-      }
-    }
-  }
-
-  /**
-   * client-go's jittered retry period. Repeated configuration errors (RBAC,
-   * invalid, missing namespace) back off up to 4x, but only after a few in a
-   * row: an apiserver that is starting up answers 403 for a moment, and that
-   * must not delay recovery.
-   */
-  private acquireDelay(): number {
-    const { retryPeriod, random } = this.options;
-    const configErrors =
-      this.lastFailureReason !== null && CONFIG_ERROR_REASONS.has(this.lastFailureReason) ? this.consecutiveErrors : 0;
-    const base =
-      configErrors > CONFIG_ERRORS_BEFORE_BACKOFF
-        ? Math.max(
-            retryPeriod,
-            Math.min(
-              retryPeriod * Math.min(2 ** (configErrors - CONFIG_ERRORS_BEFORE_BACKOFF), MAX_BACKOFF_FACTOR),
-              // Keep a full jittered pause under leaseDuration, so the health check never mistakes backoff for a wedge.
-              this.options.leaseDuration / (1 + JITTER_FACTOR),
-            ),
-          )
-        : retryPeriod;
-    return base + random() * JITTER_FACTOR * base;
-  }
-
-  private wake(): void {
-    this.wakeController.abort();
-    this.wakeController = new AbortController();
-  }
-
-  // ------------------------------------------------------ acquire or renew
-
-  private attempt(operation: ElectorOperation): Promise<boolean> {
-    const attempt = this.tryAcquireOrRenew(operation);
-    this.inFlight = attempt;
-    return attempt.finally(() => {
-      this.lastAttemptCompletedAt = this.options.clock.now();
-      if (this.inFlight === attempt) this.inFlight = null;
-    });
   }
 
   /** Progress snapshot for health checks: see {@link ElectorDiagnostics}. */
@@ -493,10 +225,225 @@ export class LeaderElector {
       startedAt: this.startedAt,
       lastAttemptCompletedAt: this.lastAttemptCompletedAt,
       lastSuccessfulWriteSentAt: Number.isFinite(this.lastRenewSentAt) ? this.lastRenewSentAt : null,
-      lastError: this.lastError,
-      errorStreak: this.errorStreak ? { ...this.errorStreak } : null,
+      lastError: this.failures.lastError,
+      errorStreak: this.failures.streak ? { ...this.failures.streak } : null,
       loopError: this.loopError,
+      loop: { ...this.activity },
+      watch: this.follower.diagnostics,
+      fencingScheme: this.fencingScheme,
     };
+  }
+
+  private notLeadingAnymore(): Error {
+    return new Error(`LeaderElector for ${this.options.lock.describe()} stopped before becoming leader.`);
+  }
+
+  private crashed(error: unknown): void {
+    this.loopError = (error as Error)?.stack ?? String(error);
+    this.options.logger.error(`elector loop crashed: ${this.loopError}`);
+    this.stopRequested = true;
+    this.stopController.abort();
+    this.endTerm('shutdown');
+    this.clearDeadlineTimer();
+    this.setActivity('idle', null);
+    if (!this.stopping) {
+      this.stateValue = 'stopped';
+      this.stopping = Promise.resolve();
+      this.events.emit({ type: 'elector-stopped' });
+      this.events.clear();
+    }
+  }
+
+  private async doStop(options: StopOptions): Promise<void> {
+    if (this.stateValue === 'idle') {
+      this.stateValue = 'stopped';
+      this.events.emit({ type: 'elector-stopped' });
+      this.events.clear();
+      return;
+    }
+    // A term whose renew deadline already passed (a stall nobody noticed yet) ended by that deadline, not by stop.
+    this.checkRenewDeadline();
+    this.stopRequested = true;
+    this.stopController.abort();
+    this.stateValue = 'stopping';
+    this.holdForDrain = this.live !== null && options.drain !== undefined;
+    this.endTerm('shutdown');
+    try {
+      if (options.drain) await options.drain();
+    } catch (error) {
+      this.options.logger.warn(`drain before release failed: ${(error as Error)?.message ?? String(error)}`);
+    } finally {
+      this.holdForDrain = false;
+      this.haltController.abort();
+      this.wake();
+    }
+    // In-flight calls were aborted; a lock that ignores its signal gets one more requestTimeout. Release only once
+    // no write is in flight, or a late renewal could re-acquire. The watch never writes, so it is not awaited here.
+    const { clock, requestTimeout, logger, lock } = this.options;
+    const giveUp = new AbortController();
+    const settled = await Promise.race([
+      Promise.all([this.loop, this.inFlight?.catch(() => undefined)]).then(() => true),
+      sleep(clock, requestTimeout, giveUp.signal).then(() => false),
+    ]);
+    giveUp.abort();
+    if (!settled) {
+      logger.warn(`a request to lease ${lock.describe()} ignored its deadline; stopping without releasing`);
+    } else if (this.options.releaseOnStop && this.wroteOnce) {
+      await this.release();
+    }
+    const watchEnded = new AbortController();
+    await Promise.race([this.watching, sleep(clock, requestTimeout, watchEnded.signal)]);
+    watchEnded.abort();
+    this.clearDeadlineTimer();
+    this.stateValue = 'stopped';
+    this.events.emit({ type: 'elector-stopped' });
+    this.events.clear();
+  }
+
+  // ---------------------------------------------------------------- loops
+
+  private async run(): Promise<void> {
+    while (!this.stopRequested) {
+      if (!(await this.acquire())) break;
+      await this.renewWhileLeading();
+    }
+    this.setActivity('idle', null);
+  }
+
+  /** Tries until a term begins (true) or stop is requested (false). */
+  private async acquire(): Promise<boolean> {
+    const { clock } = this.options;
+    while (!this.stopRequested) {
+      const acquired = await this.attempt('acquire');
+      if (this.stopRequested) return false;
+      if (acquired && this.beginTerm()) return true;
+      this.nextAttemptAt = clock.now() + this.nextAttemptDelay();
+      // Watch events and watch failures move the next attempt; re-check after every wake-up.
+      while (!this.stopRequested && clock.now() < this.nextAttemptAt) {
+        this.setActivity('sleep', this.nextAttemptAt);
+        await sleep(clock, this.nextAttemptAt - clock.now(), this.wakeController.signal);
+      }
+      this.setActivity('idle', null);
+    }
+    return false;
+  }
+
+  /** Renews every retryPeriod until the term ends (or, while draining, until the drain is over). */
+  private async renewWhileLeading(): Promise<void> {
+    const { clock, retryPeriod, renewDeadline, lock, logger } = this.options;
+    while (this.live !== null || this.holdForDrain) {
+      this.setActivity('sleep', clock.now() + retryPeriod);
+      await sleep(clock, retryPeriod, this.wakeController.signal);
+      this.setActivity('idle', null);
+      if (this.stopRequested && !this.holdForDrain) return;
+      this.checkRenewDeadline();
+      if (this.live === null && !this.holdForDrain) return;
+      this.renewAttemptedSinceSuccess = true;
+      const renewed = await this.attempt('renew');
+      this.checkRenewDeadline();
+      if (renewed) continue;
+      const holder = this.observed?.record.holderIdentity ?? '';
+      if (holder !== '' && holder !== this.identity && this.observedValid()) {
+        logger.warn(`lease ${lock.describe()} is now held by ${holder}; stepping down`);
+        this.endTerm('stolen');
+        this.holdForDrain = false;
+        return;
+      }
+      if (clock.now() >= this.lastRenewSentAt + renewDeadline) {
+        this.holdForDrain = false;
+        return;
+      }
+    }
+  }
+
+  /**
+   * When a candidate tries next. Following by watch it needs no polling: it
+   * tries right after a release (with a few ms of spread against 409 storms)
+   * and otherwise exactly when the observed claim expires by its own clock.
+   * Without a working watch it polls at client-go's jittered cadence, but
+   * never later than that expiry.
+   */
+  private nextAttemptDelay(): number {
+    const { clock, random } = this.options;
+    const holder = this.observed?.record.holderIdentity ?? '';
+    const heldByOther = this.observed !== null && holder !== '' && holder !== this.identity;
+    const untilExpiry = Math.max(0, this.observedExpiry() - clock.now()) + random() * HANDOVER_SPREAD_MS;
+    // A 409 only means another candidate won, and the watch is about to deliver its record.
+    const failing = this.failures.consecutive > 0 && this.failures.lastReason !== 'conflict';
+    if (this.follower.watching && !failing) return heldByOther ? untilExpiry : random() * HANDOVER_SPREAD_MS;
+    const poll = this.acquireDelay();
+    return heldByOther && !failing ? Math.min(poll, untilExpiry) : poll;
+  }
+
+  /**
+   * client-go's jittered retry period. Repeated configuration errors (RBAC,
+   * invalid, missing namespace) back off up to 4x, but only after a few in a
+   * row: an apiserver that is starting up answers 403 for a moment, and that
+   * must not delay recovery.
+   */
+  private acquireDelay(): number {
+    const { retryPeriod, random, leaseDuration } = this.options;
+    const { lastReason, consecutive } = this.failures;
+    const configErrors = lastReason !== null && CONFIG_ERROR_REASONS.has(lastReason) ? consecutive : 0;
+    const base =
+      configErrors > CONFIG_ERRORS_BEFORE_BACKOFF
+        ? Math.max(
+            retryPeriod,
+            Math.min(
+              retryPeriod * Math.min(2 ** (configErrors - CONFIG_ERRORS_BEFORE_BACKOFF), MAX_BACKOFF_FACTOR),
+              // A full jittered pause stays under leaseDuration: a polling follower owes an attempt that often.
+              leaseDuration / (1 + JITTER_FACTOR),
+            ),
+          )
+        : retryPeriod;
+    return base + random() * JITTER_FACTOR * base;
+  }
+
+  private wake(): void {
+    this.wakeController.abort();
+    this.wakeController = new AbortController();
+  }
+
+  private setActivity(phase: LoopActivity['phase'], wakeAt: number | null): void {
+    this.activity = { phase, since: this.options.clock.now(), wakeAt };
+  }
+
+  // ------------------------------------------------------------------ watch
+
+  private onWatchedChange(snapshot: LeaseReadResult | null): void {
+    // A leader renews on its own schedule; only candidates act on watched changes.
+    if (this.live !== null || this.holdForDrain || this.stopRequested) return;
+    if (snapshot) this.observe(snapshot);
+    // A release just watched is as good as a fresh GET: the PUT is conditional on its resourceVersion.
+    this.watchedRelease = snapshot && snapshot.record.holderIdentity === '' ? snapshot : null;
+    this.reschedule(false);
+  }
+
+  private onFollowerModeChange(watching: boolean, reason?: string): void {
+    this.events.emit({ type: 'follower-mode', mode: watching ? 'watch' : 'poll', ...(reason ? { reason } : {}) });
+    // Losing the watch must not leave a follower asleep until an expiry planned from stale information.
+    this.reschedule(!watching);
+  }
+
+  /** Recomputes when a candidate tries next; `earlierOnly` keeps an attempt already planned sooner. */
+  private reschedule(earlierOnly: boolean): void {
+    if (this.live !== null || this.stopRequested || this.stateValue !== 'candidate') return;
+    const at = this.options.clock.now() + this.nextAttemptDelay();
+    this.nextAttemptAt = earlierOnly ? Math.min(this.nextAttemptAt, at) : at;
+    this.wake();
+  }
+
+  // ------------------------------------------------------ acquire or renew
+
+  private attempt(operation: ElectorOperation): Promise<boolean> {
+    this.setActivity('attempt', null);
+    const attempt = this.tryAcquireOrRenew(operation);
+    this.inFlight = attempt;
+    return attempt.finally(() => {
+      this.lastAttemptCompletedAt = this.options.clock.now();
+      this.setActivity('idle', null);
+      if (this.inFlight === attempt) this.inFlight = null;
+    });
   }
 
   /** client-go's tryAcquireOrRenew: fast path for a leader, else GET then CREATE or UPDATE. */
@@ -526,6 +473,14 @@ export class LeaderElector {
       }
     }
 
+    if (!leading && this.fencingScheme === null) {
+      try {
+        await this.chooseFencingScheme();
+      } catch (error) {
+        return this.fail(operation, asLeaseLockError(error));
+      }
+    }
+
     let current: LeaseReadResult;
     const watchedRelease = leading ? null : this.watchedRelease;
     this.watchedRelease = null;
@@ -540,7 +495,7 @@ export class LeaderElector {
       // Wait that claim out instead of creating a second leader.
       const lastHolder = this.observed?.record.holderIdentity ?? '';
       if (!leading && lastHolder !== '' && lastHolder !== this.identity && this.observedValid()) {
-        this.clearFailures();
+        this.failures.clear();
         return false;
       }
       const now = formatMicroTime(clock.wallNow());
@@ -549,8 +504,8 @@ export class LeaderElector {
         leaseDurationSeconds: this.options.leaseDuration / 1000,
         acquireTime: now,
         renewTime: now,
-        // A re-created Lease (deleted under us) continues from the highest count we have seen, so fencing tokens
-        // never go back: a running term keeps its token, a new term takes the next one.
+        // A re-created Lease continues from the highest count we have seen: a running term keeps its count, a new
+        // term takes the next one.
         leaseTransitions: leading ? Math.max(this.highestTransitions, 0) : this.highestTransitions + 1,
       };
       const sentAt = clock.now();
@@ -566,17 +521,16 @@ export class LeaderElector {
 
     const changed = !this.observed || !sameRecord(this.observed.record, current.record);
     this.observe(current);
-    if (changed && !leading) this.restartWatch(current.resourceVersion);
+    if (changed && !leading) this.follower.reopen(current.resourceVersion);
     const old = current.record;
     if (old.holderIdentity !== '' && old.holderIdentity !== this.identity && this.observedValid()) {
-      this.clearFailures();
+      this.failures.clear();
       return false;
     }
 
     const now = formatMicroTime(clock.wallNow());
     // A renewal keeps acquireTime and the transition count; any new term bumps
-    // the count, even when the record already names us, so fencing tokens
-    // strictly increase across our own terms too.
+    // the count, even when the record already names us.
     const renewing = leading && old.holderIdentity === this.identity;
     const record: LeaseRecord = {
       ...old,
@@ -585,7 +539,7 @@ export class LeaderElector {
       renewTime: now,
       acquireTime:
         renewing && old.acquireTime !== null && !Number.isNaN(Date.parse(old.acquireTime)) ? old.acquireTime : now,
-      // The high-water mark survives an outside writer resetting the count (a wiped spec), so tokens never go back.
+      // The high-water mark survives an outside writer resetting the count (a wiped spec).
       leaseTransitions: renewing
         ? Math.max(old.leaseTransitions, this.highestTransitions)
         : Math.max(old.leaseTransitions, this.highestTransitions) + 1,
@@ -601,18 +555,42 @@ export class LeaderElector {
     }
   }
 
-  /** Runs one API call with a signal that aborts after requestTimeout, or at the renew deadline while leading. */
+  /** Decides once, before the first term, whether resourceVersions can serve as fencing tokens. */
+  private async chooseFencingScheme(): Promise<void> {
+    const { lock, logger } = this.options;
+    const comparable = lock.resourceVersionsComparable
+      ? await this.call((signal) => lock.resourceVersionsComparable!(signal))
+      : false;
+    this.fencingScheme = comparable ? 'resource-version' : 'lease-transitions';
+    if (comparable) {
+      logger.log(`fencing tokens of ${lock.describe()}: the resourceVersion of each term's first write`);
+    } else {
+      logger.warn(
+        `fencing tokens of ${lock.describe()}: leaseTransitions, because its resourceVersions are not comparable ` +
+          '(Kubernetes < 1.35, or a lock that does not declare them comparable). Tokens still rise across terms this ' +
+          'process sees, but may repeat after the Lease is deleted or wiped while no replica remembers it.',
+      );
+    }
+  }
+
+  /**
+   * Runs one API call with a signal that aborts after requestTimeout, at the
+   * renew deadline while leading, and at once when the stop has drained.
+   */
   private async call<T>(send: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const { clock, requestTimeout, renewDeadline } = this.options;
     let timeout = requestTimeout;
     if (this.live !== null) timeout = Math.min(timeout, this.lastRenewSentAt + renewDeadline - clock.now());
     const controller = new AbortController();
-    if (timeout <= 0) controller.abort();
+    const halt = () => controller.abort();
+    this.haltController.signal.addEventListener('abort', halt, { once: true });
+    if (timeout <= 0 || this.haltController.signal.aborted) controller.abort();
     const handle = timeout > 0 ? clock.setTimeout(() => controller.abort(), timeout) : null;
     try {
       return await send(controller.signal);
     } finally {
       if (handle !== null) clock.clearTimeout(handle);
+      this.haltController.signal.removeEventListener('abort', halt);
     }
   }
 
@@ -624,8 +602,8 @@ export class LeaderElector {
     slowPath: boolean,
   ): void {
     const { clock } = this.options;
-    this.clearFailures();
-    this.lastErrorLog = null;
+    this.failures.succeeded();
+    this.lastWrite = written;
     this.setObserved(written, clock.now());
     const stillLeading = this.live !== null || this.holdForDrain;
     if (stillLeading || operation === 'acquire') {
@@ -634,63 +612,20 @@ export class LeaderElector {
       this.armDeadlineTimer();
     }
     if (operation === 'renew' && stillLeading) {
-      this.emit({ type: 'renewed', durationMs: clock.now() - started, slowPath });
+      this.events.emit({ type: 'renewed', durationMs: clock.now() - started, slowPath });
     }
-  }
-
-  /** A call got an answer (a write landed, or the Lease is validly held by another): the error streak ends. */
-  private clearFailures(): void {
-    this.consecutiveErrors = 0;
-    this.errorStreak = null;
   }
 
   private fail(operation: ElectorOperation, error: LeaseLockError): false {
-    this.consecutiveErrors++;
-    this.lastFailureReason = error.reason;
-    if (error.reason !== 'conflict') {
-      const at = this.options.clock.now();
-      this.lastError = { operation, reason: error.reason, message: error.message, at };
-      if (this.errorStreak?.reason === error.reason) this.errorStreak.count++;
-      else this.errorStreak = { reason: error.reason, since: at, count: 1 };
-    }
-    this.emit({ type: 'error', operation, error });
-    this.logError(operation, error);
+    this.failures.record(operation, error, this.options.clock.now());
+    this.events.emit({ type: 'error', operation, error });
     return false;
-  }
-
-  private logError(operation: ElectorOperation, error: LeaseLockError): void {
-    const { logger, clock } = this.options;
-    if (error.reason === 'conflict') {
-      logger.debug?.(`${operation}: ${error.message} (another candidate wrote first)`);
-      return;
-    }
-    const now = clock.now();
-    const last = this.lastErrorLog;
-    if (last && last.message === error.message && now - last.at < ERROR_LOG_REPEAT_MS) {
-      last.repeats++;
-      return;
-    }
-    const repeats =
-      last && last.message === error.message && last.repeats > 0 ? ` (repeated ${last.repeats} times)` : '';
-    const line = `${operation} failed [${error.reason}]: ${error.message}${repeats}`;
-    if (error.reason === 'timeout' || error.reason === 'unavailable') logger.warn(line);
-    else logger.error(line);
-    this.lastErrorLog = { message: error.message, at: now, repeats: 0 };
   }
 
   // ------------------------------------------------------------ observation
 
   private observe(read: LeaseReadResult): void {
-    if (read.normalized) {
-      for (const { field, problem, kind } of read.normalized.problems) {
-        // De-duplicated by class, not text: a holder that writes a future or unparsable renewTime writes a new
-        // one on every renewal, which must not log a warning every retryPeriod.
-        const key = `${field}: ${kind ?? problem}`;
-        if (this.reportedProblems.has(key)) continue;
-        this.reportedProblems.add(key);
-        this.options.logger.warn(`malformed lease ${this.options.lock.describe()}: ${field}: ${problem}`);
-      }
-    }
+    this.failures.reportMalformed(read);
     if (this.observed && sameRecord(this.observed.record, read.record)) {
       this.observed = { record: read.record, resourceVersion: read.resourceVersion };
       return;
@@ -706,7 +641,7 @@ export class LeaderElector {
     if (holder !== this.reportedLeader) {
       const previous = this.reportedLeader;
       this.reportedLeader = holder;
-      this.emit({ type: 'new-leader', identity: holder, previous, isSelf: holder === this.identity });
+      this.events.emit({ type: 'new-leader', identity: holder, previous, isSelf: holder === this.identity });
     }
   }
 
@@ -723,17 +658,33 @@ export class LeaderElector {
 
   // ------------------------------------------------------------------ terms
 
-  private beginTerm(): void {
+  /**
+   * Starts the term our last write won, unless it is already over: an answer
+   * that arrived after the renew deadline (a slow API server, a GC pause), or
+   * a newer record naming someone else seen in between.
+   */
+  private beginTerm(): boolean {
+    const { clock, renewDeadline, lock, logger } = this.options;
+    const written = this.lastWrite;
+    const stillOurs = written !== null && this.observed?.record.holderIdentity === this.identity;
+    if (!stillOurs || clock.now() >= this.lastRenewSentAt + renewDeadline) {
+      logger.warn(
+        `acquired ${lock.describe()} but the answer came ${Math.round(clock.now() - this.lastRenewSentAt)}ms after ` +
+          `sending, past renewDeadline (${renewDeadline}ms); not starting a term that may already overlap another`,
+      );
+      this.clearDeadlineTimer();
+      return false;
+    }
     const controller = new AbortController();
-    const record = this.observed?.record;
-    const acquiredAt = record?.acquireTime ? new Date(record.acquireTime) : this.options.clock.wallNow();
+    const acquireTime = written.record.acquireTime;
     const checkDeadline = () => this.checkRenewDeadline();
     const term: LeadershipTerm = {
       identity: this.identity,
-      lease: this.options.lock.name,
-      namespace: this.options.lock.namespace,
-      fencingToken: record?.leaseTransitions ?? 0,
-      acquiredAt,
+      lease: lock.name,
+      namespace: lock.namespace,
+      ...this.fencingFor(written),
+      leaseTransitions: written.record.leaseTransitions,
+      acquiredAt: acquireTime ? new Date(acquireTime) : clock.wallNow(),
       // Reading the signal re-checks the deadline: code resuming after a stall sees it aborted even
       // before the elector's own timer has had a chance to run.
       get signal() {
@@ -744,8 +695,22 @@ export class LeaderElector {
     this.live = { term, controller };
     this.stateValue = 'leader';
     this.armDeadlineTimer();
-    this.options.logger.log(`became leader of ${this.options.lock.describe()} (fencing token ${term.fencingToken})`);
-    this.emit({ type: 'started-leading', term });
+    logger.log(`became leader of ${lock.describe()} (fencing token ${term.fencingToken})`);
+    this.events.emit({ type: 'started-leading', term });
+    return true;
+  }
+
+  private fencingFor(written: LeaseSnapshot): Pick<LeadershipTerm, 'fencingToken' | 'fencingScheme'> {
+    if (this.fencingScheme === 'resource-version' && !isComparableResourceVersion(written.resourceVersion)) {
+      this.fencingScheme = 'lease-transitions';
+      this.options.logger.warn(
+        `lease ${this.options.lock.describe()} returned resourceVersion ${JSON.stringify(written.resourceVersion)}, ` +
+          'which is not comparable; fencing tokens fall back to leaseTransitions from now on',
+      );
+    }
+    return this.fencingScheme === 'resource-version'
+      ? { fencingToken: written.resourceVersion, fencingScheme: 'resource-version' }
+      : { fencingToken: String(written.record.leaseTransitions), fencingScheme: 'lease-transitions' };
   }
 
   private endTerm(reason: TermEndReason): void {
@@ -756,7 +721,7 @@ export class LeaderElector {
     this.clearDeadlineTimer();
     live.controller.abort(new LeadershipEndedError(reason, this.options.lock.describe()));
     this.options.logger.log(`stopped leading ${this.options.lock.describe()} (${reason})`);
-    this.emit({ type: 'stopped-leading', term: live.term, reason });
+    this.events.emit({ type: 'stopped-leading', term: live.term, reason });
     this.wake();
   }
 
@@ -772,6 +737,7 @@ export class LeaderElector {
     }
   }
 
+  /** Ends the term at its deadline with no reads needed; re-armed when a timer fires early. */
   private armDeadlineTimer(): void {
     this.clearDeadlineTimer();
     if (!this.live) return;
@@ -780,6 +746,7 @@ export class LeaderElector {
       () => {
         this.deadlineTimer = null;
         this.checkRenewDeadline();
+        if (this.live) this.armDeadlineTimer();
       },
       Math.max(0, this.lastRenewSentAt + renewDeadline - clock.now()),
     );
@@ -815,8 +782,8 @@ export class LeaderElector {
       } catch (error) {
         const failure = asLeaseLockError(error);
         if (failure.reason === 'not_found') return;
-        this.emit({ type: 'error', operation: 'release', error: failure });
-        if (failure.reason !== 'conflict') this.logError('release', failure);
+        this.events.emit({ type: 'error', operation: 'release', error: failure });
+        if (failure.reason !== 'conflict') this.failures.log('release', failure, clock.now());
         if (clock.now() >= deadline) break;
         if (failure.reason !== 'conflict') {
           await sleep(clock, Math.min(this.options.retryPeriod / 4, Math.max(0, deadline - clock.now())));
@@ -826,17 +793,5 @@ export class LeaderElector {
       }
     }
     logger.warn(`could not release lease ${lock.describe()} within ${releaseTimeout}ms; it will expire on its own`);
-  }
-
-  // ----------------------------------------------------------------- events
-
-  private emit(event: LeaderElectionEvent): void {
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.options.logger.error(`a ${event.type} listener threw: ${(error as Error)?.stack ?? String(error)}`);
-      }
-    }
   }
 }

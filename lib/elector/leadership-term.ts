@@ -1,3 +1,5 @@
+import type { FencingScheme } from './fencing-token.js';
+
 /** Why a term of leadership ended. */
 export type TermEndReason =
   /** Another candidate now holds the Lease (it took over, or somebody overwrote the record). */
@@ -21,11 +23,18 @@ export interface LeadershipTerm {
   /** Lease namespace. */
   readonly namespace: string;
   /**
-   * `leaseTransitions` written when this term began. Strictly greater than
-   * the token of any earlier term on this Lease, by any holder, so a store
-   * can reject writes from a deposed leader.
+   * A decimal string, strictly greater than the token of any earlier term on
+   * this Lease, so a store that keeps the highest token it has seen can reject
+   * writes from a deposed leader. Compare tokens with `compareFencingTokens`
+   * (or as SQL `numeric`), never as JS numbers: they can exceed 2^53.
+   * With the `resource-version` scheme the order holds across holders,
+   * client-go candidates, Lease deletions and restarts; see {@link FencingScheme}.
    */
-  readonly fencingToken: number;
+  readonly fencingToken: string;
+  /** Where {@link fencingToken} came from. */
+  readonly fencingScheme: FencingScheme;
+  /** The Lease's `leaseTransitions` written when this term began. */
+  readonly leaseTransitions: number;
   /** Wall time at which the term began (also written as `acquireTime`). */
   readonly acquiredAt: Date;
   /**

@@ -50,4 +50,10 @@ export interface LeaseLock {
    * ends it.
    */
   watch?(handlers: LeaseWatchHandlers, resourceVersion: string | undefined, signal: AbortSignal): Promise<LeaseWatch>;
+  /**
+   * Optional: whether this backend's resourceVersions are comparable
+   * (positive integers that rise with every write, across deletions), so
+   * they can serve as fencing tokens. Absent means no.
+   */
+  resourceVersionsComparable?(signal: AbortSignal): Promise<boolean>;
 }

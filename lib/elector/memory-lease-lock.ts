@@ -56,6 +56,11 @@ export class MemoryLeaseLock implements LeaseLock {
     return `${this.namespace}/${this.name} (in-memory)`;
   }
 
+  /** Versions are one counter for the lock's whole life, as etcd's revision: they rise across deletions. */
+  async resourceVersionsComparable(): Promise<boolean> {
+    return true;
+  }
+
   async get(signal: AbortSignal): Promise<LeaseReadResult> {
     this.checkSignal(signal, 'get');
     if (this.stored === null) throw new LeaseNotFoundError(`lease ${this.describe()} not found`, { status: 404 });

@@ -28,7 +28,7 @@ export interface LeadershipEvent {
   /** The term that began or ended; null for `leader-changed`. */
   term: LeadershipTerm | null;
   /** The term's fencing token, or null. */
-  fencingToken: number | null;
+  fencingToken: string | null;
   /** Set on `lost`. */
   reason?: LeadershipLossReason;
   /** When the elector reported the event. */

@@ -76,6 +76,11 @@ export class RecordingLeaseLock implements LeaseLock {
     return this.inner.name;
   }
 
+  /** Forwarded, not recorded: it reads the server's version, not the Lease. */
+  resourceVersionsComparable(signal: AbortSignal): Promise<boolean> {
+    return this.inner.resourceVersionsComparable?.(signal) ?? Promise.resolve(false);
+  }
+
   get namespace(): string {
     return this.inner.namespace;
   }

@@ -262,7 +262,8 @@ describe('evaluateElectorHealth: a dead loop', () => {
       name: memory.name,
       namespace: memory.namespace,
       describe: () => memory.describe(),
-      get: async (signal) => ({ ...(await memory.get(signal)), normalized: {} }) as unknown as LeaseReadResult,
+      get: async (signal) =>
+        ({ ...(await memory.get(signal)), normalized: { problems: 5 } }) as unknown as LeaseReadResult,
       create: (record, signal) => memory.create(record, signal),
       update: (record, version, signal) => memory.update(record, version, signal),
     };

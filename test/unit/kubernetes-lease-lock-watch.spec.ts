@@ -52,6 +52,7 @@ jest.unstable_mockModule('@kubernetes/client-node', () => ({
   CoordinationV1Api: class {},
   KubeConfig: class {},
   V1MicroTime: class {},
+  VersionApi: class {},
   Watch: FakeWatch,
 }));
 const { KubernetesLeaseLock } = await import('../../lib/elector/kubernetes-lease-lock.js');

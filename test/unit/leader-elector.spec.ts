@@ -14,6 +14,7 @@ import {
   type StartedLeadingEvent,
   type StoppedLeadingEvent,
 } from '../../lib/elector/index.js';
+import { compareFencingTokens } from '../../lib/elector/fencing-token.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
@@ -85,7 +86,13 @@ describe('start and waitForLeadership', () => {
     await clock.flush();
     const term = await waiting;
     expect(term).toBe(elector.term);
-    expect(term).toMatchObject({ identity: 'baz', lease: 'test-lease', namespace: 'default', fencingToken: 0 });
+    expect(term).toMatchObject({
+      identity: 'baz',
+      lease: 'test-lease',
+      namespace: 'default',
+      leaseTransitions: 0,
+      fencingScheme: 'resource-version',
+    });
     expect(term.acquiredAt).toEqual(clock.wallNow());
     expect(elector.state).toBe('leader');
     expect(() => elector.start()).toThrow(/already started/);
@@ -227,19 +234,19 @@ describe('release on stop', () => {
     expect(b.elector.state).toBe('stopped');
   });
 
-  it('never releases while a renewal is still in flight', async () => {
+  it('never releases while a renewal is still in flight: the stop cuts it short first', async () => {
     const { clock, lock, elector, stored, stop } = candidate('baz');
     elector.start();
     await clock.flush();
     lock.delay('update', 300);
-    await clock.advanceTo(300); // the renewal sent at 250 is in flight until 550
+    await clock.advanceTo(300); // the renewal sent at 250 would be in flight until 550
     expect(lock.inFlight().map((call) => call.verb)).toEqual(['update']);
     await stop();
 
     const renewal = lock.log.find((call) => call.verb === 'update')!;
     const releaseRead = lock.log.find((call) => call.verb === 'get' && call.startedAt > 0)!;
-    expect(renewal.outcome).toBe('ok');
-    expect(renewal.endedAt).toBe(550);
+    expect(renewal.outcome).toBe('error');
+    expect(renewal.endedAt).toBe(300);
     expect(releaseRead.startedAt).toBeGreaterThanOrEqual(renewal.endedAt!);
     expect(stored()).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1 });
   });
@@ -345,18 +352,20 @@ describe('stopped-leading', () => {
     expect(memory.peek()).toMatchObject({ holderIdentity: 'bing' });
   });
 
-  it('starts no term when stop() comes while a winning acquire is in flight, and still releases', async () => {
-    const { clock, lock, elector, started, stopped, stored, stop } = candidate('baz');
+  it('starts no term when stop() comes while a winning acquire is in flight: the acquire is cut short', async () => {
+    const { clock, lock, memory, elector, started, stopped, stop } = candidate('baz');
     lock.delay('create', 300);
     elector.start();
     await clock.advance(100);
     expect(lock.inFlight().map((call) => call.verb)).toEqual(['create']);
     await stop();
-    expect(lock.calls).toEqual(['get', 'create', 'get', 'update']);
+    expect(clock.now()).toBe(100);
+    // The release still reads the Lease, in case the cut-short create had landed.
+    expect(lock.calls).toEqual(['get', 'create', 'get']);
     expect(started()).toHaveLength(0);
     expect(stopped()).toHaveLength(0);
     expect(elector.isLeader).toBe(false);
-    expect(stored()).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1 });
+    expect(memory.peek()).toBeNull();
   });
 
   it('fires once when a loss is followed by stop()', async () => {
@@ -523,7 +532,7 @@ describe('stall safety', () => {
     await clock.advanceTo(60_250);
     expect(lock.calls.slice(-3)).toEqual(['update', 'get', 'update']);
     expect(elector.isLeader).toBe(true);
-    expect(started().map((event) => event.term.fencingToken)).toEqual([0, 1]);
+    expect(started().map((event) => event.term.leaseTransitions)).toEqual([0, 1]);
   });
 
   it('goes back to candidacy after a stall and re-acquires with a greater fencing token', async () => {
@@ -536,7 +545,8 @@ describe('stall safety', () => {
     await clock.advance(0);
     expect(lock.calls).toEqual(['get', 'update']);
     expect(elector.isLeader).toBe(true);
-    expect(started().map((event) => event.term.fencingToken)).toEqual([0, 1]);
+    expect(started().map((event) => event.term.leaseTransitions)).toEqual([0, 1]);
+    expect(compareFencingTokens(started()[1].term.fencingToken, started()[0].term.fencingToken)).toBeGreaterThan(0);
     expect(stored().leaseTransitions).toBe(1);
   });
 
@@ -561,12 +571,20 @@ describe('stall safety', () => {
   });
 });
 
+/** Asserts that fencing tokens strictly rise in the order given. */
+function expectRising(tokens: string[]): void {
+  for (let i = 1; i < tokens.length; i++) {
+    if (compareFencingTokens(tokens[i], tokens[i - 1]) <= 0)
+      throw new Error(`tokens do not rise: ${tokens.join(' → ')}`);
+  }
+}
+
 describe('fencing tokens', () => {
   it('strictly increase across terms, also when re-acquiring after losing', async () => {
     const { clock, memory, elector, started, stored, heldBy } = candidate('baz');
     const tokens: number[] = [];
     elector.subscribe((event) => {
-      if (event.type === 'started-leading') tokens.push(event.term.fencingToken);
+      if (event.type === 'started-leading') tokens.push(event.term.leaseTransitions);
     });
     elector.start();
     await clock.advance(100);
@@ -582,7 +600,8 @@ describe('fencing tokens', () => {
     await clock.advanceUntil(() => elector.isLeader, 5000);
     expect(tokens).toEqual([0, 2, 3]);
     expect(stored().leaseTransitions).toBe(3);
-    expect(started().map((event) => event.term.fencingToken)).toEqual(tokens);
+    expect(started().map((event) => event.term.leaseTransitions)).toEqual(tokens);
+    expectRising(started().map((event) => event.term.fencingToken));
   });
 
   it('stay increasing between candidates', async () => {
@@ -601,8 +620,9 @@ describe('fencing tokens', () => {
     await b.stop();
     await clock.advanceUntil(() => a.elector.isLeader, 5000);
 
-    const tokens = [a.started()[0], b.started()[0], a.started()[1]].map((event) => event.term.fencingToken);
-    expect(tokens).toEqual([0, 1, 2]);
+    const terms = [a.started()[0], b.started()[0], a.started()[1]].map((event) => event.term);
+    expect(terms.map((term) => term.leaseTransitions)).toEqual([0, 1, 2]);
+    expectRising(terms.map((term) => term.fencingToken));
   });
 
   it('stay increasing when the Lease is deleted under the leader', async () => {
@@ -610,7 +630,7 @@ describe('fencing tokens', () => {
     memory.overwrite(heldBy('', { leaseTransitions: 6 }));
     elector.start();
     await clock.advance(100);
-    expect(elector.term?.fencingToken).toBe(7);
+    expect(elector.term?.leaseTransitions).toBe(7);
 
     memory.delete(); // kubectl delete lease
     lock.resetCalls();
@@ -621,8 +641,8 @@ describe('fencing tokens', () => {
 
     clock.jump(1000); // stall: a new term
     await clock.advanceUntil(() => elector.isLeader, 5000);
-    const tokens = started().map((event) => event.term.fencingToken);
-    expect(tokens).toEqual([7, 8]);
+    expect(started().map((event) => event.term.leaseTransitions)).toEqual([7, 8]);
+    expectRising(started().map((event) => event.term.fencingToken));
   });
 });
 

@@ -215,7 +215,7 @@ describe('malformed Lease records, as seen by the elector', () => {
     memory.overwrite(held({ holderIdentity: '', leaseTransitions: 'many' }));
     elector.start();
     await clock.flush();
-    expect(elector.term?.fencingToken).toBe(1);
+    expect(elector.term?.leaseTransitions).toBe(1);
     expect(memory.peek()).toMatchObject({ leaseTransitions: 1 });
   });
 

