@@ -16,12 +16,21 @@ function onLeadershipEvent(type: LeadershipEventType, election: string): MethodD
   };
 }
 
-/** Calls the method with a `LeadershipEvent` each time this replica becomes leader of `election`. */
+/**
+ * Calls the method with a `LeadershipEvent` each time this replica becomes
+ * leader of `election`; `currentTerm()` inside it (and in work it starts) is
+ * the new term. Start consumers here and return: the matching loss handler of
+ * the same provider waits for this one to settle.
+ */
 export function OnLeadershipAcquired(election: string = DEFAULT_ELECTION): MethodDecorator {
   return onLeadershipEvent('acquired', election);
 }
 
-/** Calls the method with a `LeadershipEvent` (with `reason`) each time this replica stops leading `election`. */
+/**
+ * Calls the method with a `LeadershipEvent` (with `reason`) each time this
+ * replica stops leading `election`, for every reason. May be async: the
+ * shutdown drain awaits it before the Lease is released.
+ */
 export function OnLeadershipLost(election: string = DEFAULT_ELECTION): MethodDecorator {
   return onLeadershipEvent('lost', election);
 }
