@@ -1,0 +1,61 @@
+import { hunt } from './runner.js';
+
+const usage = `npm run sim -- [--runs N] [--seed S] [--path P] [--max-fault-ms MS] [--max-faults K] [--logger-faults] [--trace N]
+
+Runs N seeded scenarios (default 100) and shrinks the first failure to a
+minimal one; replay it with the --seed and --path it prints.`;
+
+function parse(argv: string[]): Record<string, string | true> {
+  const args: Record<string, string | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}\n${usage}`);
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) args[arg.slice(2)] = true;
+    else args[arg.slice(2)] = argv[++i];
+  }
+  return args;
+}
+
+function integer(value: string | true | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed)) throw new Error(`not an integer: ${String(value)}\n${usage}`);
+  return parsed;
+}
+
+const args = parse(process.argv.slice(2));
+if (args.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const started = performance.now();
+const seed = args.seed === undefined ? Date.now() ^ (Math.random() * 2 ** 31) : integer(args.seed, 0);
+const runs = integer(args.runs, 100);
+console.log(`simulating ${runs} run(s), seed ${seed}${typeof args.path === 'string' ? `, path ${args.path}` : ''}`);
+let lastPrint = started;
+const report = await hunt({
+  runs,
+  seed,
+  ...(typeof args.path === 'string' ? { path: args.path } : {}),
+  maxFaultMs: integer(args['max-fault-ms'], 600_000),
+  maxFaults: integer(args['max-faults'], 60),
+  loggerFaults: args['logger-faults'] === true,
+  traceLines: integer(args.trace, 120),
+  onRun: () => {
+    if (performance.now() - lastPrint < 10_000) return;
+    lastPrint = performance.now();
+    console.log(`  ... ${((performance.now() - started) / 1000) | 0}s elapsed`);
+  },
+});
+const minutes = (performance.now() - started) / 60_000;
+const hours = report.simulatedMs / 3_600_000;
+console.log(
+  `${report.runs} run(s), ${hours.toFixed(2)} simulated hours, ${report.terms} terms, ${report.steps} events ` +
+    `in ${(minutes * 60).toFixed(1)}s (${(hours / minutes).toFixed(1)} simulated hours per minute)`,
+);
+if (report.failure !== null) {
+  console.log(`\nFAILED\n${report.failure}`);
+  process.exit(1);
+}
+console.log('all invariants held');

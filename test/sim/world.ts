@@ -1,0 +1,424 @@
+import {
+  formatMicroTime,
+  LeaderElector,
+  sleep,
+  type ElectorLogger,
+  type LeaderElectionEvent,
+  type LeaderElectionListener,
+} from '../../lib/elector/index.js';
+import { FaultyLeaseLock, Network } from './faulty-lease-lock.js';
+import { Invariants, type NodeView } from './invariants.js';
+import { LeaseStore } from './lease-store.js';
+import { between, seededRandom, type Random } from './random.js';
+import type { Fault, Scenario } from './scenario.js';
+import { Scheduler, SimClock } from './scheduler.js';
+import { Trace } from './trace.js';
+
+/** What one run did. */
+export interface RunResult {
+  violation: string | null;
+  /** The last events before the end (or the violation). */
+  trace: string;
+  simulatedMs: number;
+  steps: number;
+  terms: number;
+  /** When a leader existed after faults cleared, relative to that moment; null if never. */
+  leaderAfterMs: number | null;
+}
+
+/** Virtual ms after which a stuck instant is reported as a busy loop. */
+const MAX_STEPS_PER_INSTANT = 50_000;
+const MAX_STEPS = 4_000_000;
+
+class SimNode implements NodeView {
+  crashed = false;
+  stopping = false;
+  lastWriteSentAt = Number.NEGATIVE_INFINITY;
+  stopResolvedAt: number | null = null;
+  stopOnStart = false;
+  rejectNext = false;
+  throwingLogger = false;
+  elector!: LeaderElector;
+
+  constructor(
+    readonly id: number,
+    readonly slot: number,
+    readonly identity: string,
+    readonly clock: SimClock,
+  ) {}
+
+  get alive(): boolean {
+    return !this.crashed && !this.stopping;
+  }
+}
+
+/** A rejected promise that notes whether anybody attached a handler (the simulator's own one aside). */
+function trackedRejection(error: Error): { promise: Promise<void>; handled: () => boolean } {
+  const promise = Promise.reject(error);
+  // Ours, so the process never sees it; attached before `then` is wrapped below.
+  Promise.prototype.catch.call(promise, () => undefined);
+  let handled = false;
+  const then = Promise.prototype.then;
+  Object.defineProperty(promise, 'then', {
+    value(this: Promise<void>, ...args: Parameters<Promise<void>['then']>) {
+      handled = true;
+      return then.apply(this, args);
+    },
+  });
+  // Not `Promise`, so `await` and `Promise.resolve` go through `then` too.
+  Object.defineProperty(promise, 'constructor', { value: undefined });
+  return { promise, handled: () => handled };
+}
+
+/**
+ * N electors over one faulty API server in virtual time, driven by a
+ * {@link Scenario}; every step is checked by {@link Invariants}.
+ */
+export class World {
+  readonly scheduler = new Scheduler();
+  readonly trace = new Trace(() => this.scheduler.now);
+  readonly invariants: Invariants;
+  private readonly net: Network;
+  private readonly store: LeaseStore;
+  private readonly random: Random;
+  private readonly slots: (SimNode | null)[];
+  private readonly nodes: SimNode[] = [];
+  private readonly incarnations: number[];
+  private nextId = 0;
+  private intruders = 0;
+  /** Largest clock-rate deviation from 1 allowed by the guarantee (with margin). */
+  readonly skewBound: number;
+  readonly requestTimeout: number;
+
+  constructor(private readonly scenario: Scenario) {
+    const { timing, seed } = scenario;
+    this.random = seededRandom(seed);
+    this.requestTimeout = timing.requestTimeout ?? timing.renewDeadline / 2;
+    const ratio = timing.leaseDuration / timing.renewDeadline;
+    // Rates in [1 - s, 1 + s] keep (1 + s) / (1 - s) below 0.9 of leaseDuration / renewDeadline's margin.
+    this.skewBound = Math.min(0.05, (0.9 * (ratio - 1)) / (ratio + 1));
+    this.store = new LeaseStore(1000 + (seed % 100_000));
+    this.net = new Network(this.scheduler, this.store, scenario.rates, this.requestTimeout, (id, sentAt) => {
+      const node = this.nodes[id];
+      node.lastWriteSentAt = Math.max(node.lastWriteSentAt, sentAt);
+    });
+    this.invariants = new Invariants(this.scheduler, this.net, timing, 5);
+    this.slots = Array.from({ length: scenario.nodes }, () => null);
+    this.incarnations = Array.from({ length: scenario.nodes }, () => 0);
+    this.scheduler.onAdvance((from, to) => this.invariants.beforeAdvance(from, to, this.nodes));
+    this.scheduler.uncaught = (error, event) =>
+      this.invariants.fail(`uncaught exception in ${event.label}: ${(error as Error)?.stack ?? String(error)}`);
+  }
+
+  /**
+   * The liveness bound counted from the moment faults have cleared and
+   * settled: a candidate first observes the last record within one jittered
+   * poll (2.2 x retryPeriod), waits leaseDuration by its own clock, and
+   * attempts within another jittered poll; clocks run at >= 1 - skew, and
+   * each of at most three requests takes <= 2 x 20 ms.
+   */
+  get livenessBound(): number {
+    const { leaseDuration, retryPeriod } = this.scenario.timing;
+    return (leaseDuration + 2 * 2.2 * retryPeriod) / (1 - this.skewBound) + 6 * this.net.quietLatency + 10;
+  }
+
+  async run(): Promise<RunResult> {
+    const { scheduler, invariants, scenario } = this;
+    const onRejection = (reason: unknown) =>
+      invariants.fail(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
+    const onException = (error: Error) => invariants.fail(`uncaught exception: ${error.stack ?? String(error)}`);
+    process.on('unhandledRejection', onRejection);
+    process.on('uncaughtException', onException);
+    try {
+      for (let slot = 0; slot < scenario.nodes; slot++) {
+        scheduler.schedule(between(this.random, 0, 50), null, 'start', () => this.startNode(slot));
+      }
+      for (const fault of scenario.faults)
+        scheduler.schedule(fault.at, null, `fault ${fault.kind}`, () => this.apply(fault));
+      scheduler.schedule(scenario.faultMs, null, 'faults clear', () => this.clearFaults());
+      let end = Number.POSITIVE_INFINITY;
+      let instant = scheduler.now;
+      let atInstant = 0;
+      while (invariants.violation === null && scheduler.now <= end) {
+        if (!(await scheduler.step(end))) {
+          scheduler.advanceTo(end + 1);
+          break;
+        }
+        invariants.afterStep();
+        if (scheduler.now > instant) [instant, atInstant] = [scheduler.now, 0];
+        if (++atInstant > MAX_STEPS_PER_INSTANT) invariants.fail(`busy loop: ${atInstant} events at one instant`);
+        if (scheduler.steps > MAX_STEPS) invariants.fail(`more than ${MAX_STEPS} events`);
+        if (end === Number.POSITIVE_INFINITY && this.livenessFrom !== null) {
+          end = this.livenessFrom + this.livenessBound + scenario.timing.leaseDuration;
+        }
+      }
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      process.off('uncaughtException', onException);
+      for (const node of this.nodes) if (!node.crashed) this.crash(node, false);
+    }
+    const met = invariants.livenessMet;
+    return {
+      violation: invariants.violation,
+      trace: this.trace.tail(),
+      simulatedMs: scheduler.now,
+      steps: scheduler.steps,
+      terms: invariants.terms.length,
+      leaderAfterMs: met === null || this.livenessFrom === null ? null : met - this.livenessFrom,
+    };
+  }
+
+  private livenessFrom: number | null = null;
+
+  private startNode(slot: number): SimNode {
+    const { scheduler, scenario, random } = this;
+    const { timing } = scenario;
+    const id = this.nextId++;
+    const identity = `n${slot}.${this.incarnations[slot]++}`;
+    const rate = 1 + scenario.skew[slot] * this.skewBound;
+    // A new process: its monotonic clock starts near zero, at a fractional ms.
+    const offset = between(random, 0, 1000) - rate * scheduler.now;
+    const wallOrigin = Date.UTC(2026, 0, 1) + between(random, -2000, 2000);
+    const clock = new SimClock(scheduler, id, rate, offset, wallOrigin);
+    const node = new SimNode(id, slot, identity, clock);
+    this.nodes.push(node);
+    this.slots[slot] = node;
+    const say = (message: string) => this.trace.add(identity, message);
+    const logger: ElectorLogger = {
+      log: say,
+      warn: (message) => {
+        if (node.throwingLogger) {
+          node.throwingLogger = false;
+          throw new Error('logger failed');
+        }
+        say(`WARN ${message}`);
+      },
+      error: (message) => say(`ERROR ${message.split('\n')[0]}`),
+    };
+    const lock = new FaultyLeaseLock(this.net, id, clock, seededRandom(random() * 2 ** 32), say);
+    node.elector = new LeaderElector({
+      lock,
+      clock,
+      identity,
+      logger,
+      random: seededRandom(random() * 2 ** 32),
+      leaseDuration: timing.leaseDuration,
+      renewDeadline: timing.renewDeadline,
+      retryPeriod: timing.retryPeriod,
+      ...(timing.requestTimeout === undefined ? {} : { requestTimeout: timing.requestTimeout }),
+    });
+    for (const listener of this.listeners(node)) node.elector.subscribe(listener);
+    say(`start (clock rate ${rate.toFixed(4)})`);
+    node.elector.start();
+    this.probe(node);
+    return node;
+  }
+
+  /** Five listeners per node, as user code registers them; the checks compare what each saw. */
+  private listeners(node: SimNode): LeaderElectionListener[] {
+    const { invariants } = this;
+    const describe = (event: LeaderElectionEvent): string => {
+      switch (event.type) {
+        case 'started-leading':
+          return `started-leading token ${event.term.fencingToken}`;
+        case 'stopped-leading':
+          return `stopped-leading (${event.reason})`;
+        case 'new-leader':
+          return `new-leader ${event.identity}`;
+        case 'error':
+          return `error ${event.operation} ${event.error.reason}`;
+        case 'follower-mode':
+          return `follower-mode ${event.mode}`;
+        default:
+          return event.type;
+      }
+    };
+    return [
+      (event) => {
+        if (event.type !== 'renewed') this.trace.add(node.identity, describe(event));
+        invariants.onListener(node, 0, event);
+      },
+      (event) => {
+        invariants.onListener(node, 1, event);
+        // Reads from inside handlers, as leader-only code does; they re-check the deadline.
+        if (event.type === 'started-leading' || event.type === 'stopped-leading') {
+          const leading = node.elector.isLeader;
+          const aborted = event.term.signal.aborted;
+          this.trace.add(node.identity, `  handler reads isLeader=${leading} signal.aborted=${aborted}`);
+        }
+      },
+      (event) => {
+        invariants.onListener(node, 2, event);
+        if (event.type === 'started-leading' && node.stopOnStart) {
+          node.stopOnStart = false;
+          this.stop(node, 0);
+        }
+      },
+      // An async listener: a rejection must be caught by the elector.
+      (event) => {
+        invariants.onListener(node, 3, event);
+        if (!node.rejectNext || event.type !== 'started-leading') return;
+        node.rejectNext = false;
+        const { promise, handled } = trackedRejection(new Error('async listener failed'));
+        invariants.trackRejection(node, handled);
+        return promise as unknown as void;
+      },
+      (event) => invariants.onListener(node, 4, event),
+    ];
+  }
+
+  /** Sampled `isLeader` reads by user code running on the node. */
+  private probe(node: SimNode): void {
+    const { retryPeriod } = this.scenario.timing;
+    this.scheduler.after(between(this.random, 2, 8) * retryPeriod, node.id, 'probe', () => {
+      if (node.crashed || node.stopResolvedAt !== null) return;
+      this.invariants.onProbe(node, node.elector.isLeader);
+      this.probe(node);
+    });
+  }
+
+  private stop(node: SimNode, drainMs: number): void {
+    if (!node.alive) return;
+    node.stopping = true;
+    const faultsBefore = this.net.faulted.get(node.id) ?? 0;
+    this.trace.add(node.identity, `stop()${drainMs > 0 ? ` with a ${drainMs}ms drain` : ''}`);
+    const drain = drainMs > 0 ? () => sleep(node.clock, drainMs) : undefined;
+    node.elector.stop(drain ? { drain } : {}).then(
+      () => {
+        if (node.crashed) return;
+        node.stopResolvedAt = this.scheduler.now;
+        this.trace.add(node.identity, 'stop() resolved');
+        const clean = (this.net.faulted.get(node.id) ?? 0) === faultsBefore;
+        this.invariants.stopResolved(node, clean && node.elector.options.releaseOnStop);
+        let settled = false;
+        node.elector.waitForLeadership().then(
+          () => (settled = true),
+          () => (settled = true),
+        );
+        this.invariants.trackWaitAfterStop(node, () => settled);
+      },
+      (error: unknown) => this.invariants.fail(`${node.identity}: stop() rejected: ${String(error)}`),
+    );
+  }
+
+  private crash(node: SimNode, trace = true): void {
+    if (node.crashed) return;
+    if (trace) this.trace.add(node.identity, 'CRASH');
+    node.crashed = true;
+    this.scheduler.kill(node.id);
+    node.clock.killAll();
+    this.net.crash(node.id);
+    this.invariants.crashed(node);
+  }
+
+  private apply(fault: Fault): void {
+    const { scheduler, net, scenario } = this;
+    const { leaseDuration } = scenario.timing;
+    const node = 'slot' in fault ? this.slots[fault.slot % scenario.nodes] : null;
+    const until = (ms: number) => Math.min(scheduler.now + ms, scenario.faultMs);
+    switch (fault.kind) {
+      case 'crash':
+        if (node) this.crash(node);
+        return;
+      case 'restart':
+        if (node && node.alive) this.crash(node);
+        if (!node || node.crashed || node.stopResolvedAt !== null) this.startNode(fault.slot % scenario.nodes);
+        return;
+      case 'stop':
+        if (node) this.stop(node, fault.drainMs);
+        return;
+      case 'stall':
+        if (!node || !node.alive) return;
+        // Mostly short pauses (GC), sometimes longer than a lease.
+        this.trace.add(node.identity, `STALL until ${until(fault.span ** 2 * 2.5 * leaseDuration).toFixed(1)}`);
+        scheduler.stall(node.id, until(fault.span ** 2 * 2.5 * leaseDuration));
+        return;
+      case 'partition':
+        if (!node) return;
+        this.trace.add(node.identity, `PARTITION until ${until(fault.span * 1.5 * leaseDuration).toFixed(1)}`);
+        net.partition(node.id, until(fault.span * 1.5 * leaseDuration));
+        return;
+      case 'forbid-watch':
+        if (!node) return;
+        // Some nodes lack the watch verb for good (RBAC); they must poll even after faults clear.
+        net.forbidWatch(node.id, fault.span > 0.9 ? Number.POSITIVE_INFINITY : until(fault.span * 3 * leaseDuration));
+        this.trace.add(node.identity, `watch forbidden${fault.span > 0.9 ? ' for good' : ''}`);
+        return;
+      case 'close-watches':
+        net.closeWatchesUntil = until(fault.span * leaseDuration);
+        this.trace.add('world', `server closes new watches at once until ${net.closeWatchesUntil.toFixed(1)}`);
+        return;
+      case 'outside-write':
+        this.outsideWrite(fault.variant);
+        return;
+      case 'delete':
+        this.trace.add('world', 'Lease DELETED by an outside writer');
+        this.store.delete();
+        this.invariants.leaseDeleted();
+        return;
+      case 'stop-on-start':
+        if (node) node.stopOnStart = true;
+        return;
+      case 'reject-listener':
+        if (node) node.rejectNext = true;
+        return;
+      case 'throwing-logger':
+        if (node) node.throwingLogger = true;
+        return;
+    }
+  }
+
+  /**
+   * Writes that kubectl or another tool could make. None names a live
+   * candidate or unholds a held Lease: those would give two leaders under
+   * any algorithm.
+   */
+  private outsideWrite(variant: 'touch' | 'intruder' | 'malformed'): void {
+    const current = this.store.read();
+    const spec = (current?.spec ?? {}) as Record<string, unknown>;
+    const now = formatMicroTime(new Date(Date.UTC(2026, 0, 1) + this.scheduler.now));
+    const transitions = typeof spec.leaseTransitions === 'number' ? spec.leaseTransitions : 0;
+    let next: Record<string, unknown>;
+    if (variant === 'intruder') {
+      next = {
+        holderIdentity: `intruder-${this.intruders++}`,
+        leaseDurationSeconds: this.scenario.timing.leaseDuration / 1000,
+        acquireTime: now,
+        renewTime: now,
+        leaseTransitions: transitions + 1,
+      };
+    } else {
+      if (current === null) return;
+      next =
+        variant === 'touch' ? { ...spec, renewTime: now } : { ...spec, renewTime: 'not-a-time', acquireTime: null };
+    }
+    this.trace.add('world', `outside write (${variant}): holder ${String(next.holderIdentity)}`);
+    this.store.overwrite(next);
+  }
+
+  private clearFaults(): void {
+    const { scheduler, net } = this;
+    net.faulty = false;
+    this.trace.add('world', 'faults clear');
+    for (let slot = 0; slot < this.slots.length; slot++) {
+      const node = this.slots[slot];
+      if (!node || node.crashed || node.stopResolvedAt !== null) this.startNode(slot);
+    }
+    // Requests sent while faulty settle within 1.2 x requestTimeout; stops and drains must be over too.
+    const settle = () => {
+      if (this.nodes.some((node) => node.stopping && !node.crashed && node.stopResolvedAt === null)) {
+        scheduler.after(100, null, 'await stops', settle);
+        return;
+      }
+      this.livenessFrom = scheduler.now;
+      this.trace.add('world', `liveness: a leader due within ${this.livenessBound.toFixed(0)}ms`);
+      this.invariants.startLiveness(this.livenessBound);
+    };
+    scheduler.after(1.2 * this.requestTimeout, null, 'faults settled', settle);
+  }
+}
+
+/** Runs one scenario to its end or first violation. */
+export function runScenario(scenario: Scenario): Promise<RunResult> {
+  return new World(scenario).run();
+}
