@@ -161,6 +161,8 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
   }
 
   private async drain(): Promise<void> {
+    // Let a loss event queued behind the current dispatch (stop() called from a listener) reach its handlers first.
+    await Promise.resolve();
     if (this.inFlight.size === 0) return;
     const timeout = this.options.shutdownDrainTimeout ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT;
     this.logger.log(
