@@ -23,7 +23,8 @@ export interface WriterReport {
 export interface WriterProcess {
   identity: string;
   child: ChildProcess;
-  exited: Promise<number | null>;
+  /** Exit code, or the signal that ended it (Nest re-raises SIGTERM after its shutdown hooks). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   reports(event?: WriterReport['event']): WriterReport[];
 }
 
@@ -54,10 +55,10 @@ export class WriterFleet {
     });
     let stderr = '';
     child.stderr!.on('data', (chunk) => (stderr = (stderr + chunk).slice(-8000)));
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => {
-        if (code !== 0 && stderr) process.stderr.write(`[${identity}] exited ${code}: ${stderr}\n`);
-        resolve(code);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => {
+        if (code && stderr) process.stderr.write(`[${identity}] exited ${code}: ${stderr}\n`);
+        resolve({ code, signal });
       }),
     );
     const writer: WriterProcess = {
