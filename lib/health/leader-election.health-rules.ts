@@ -1,11 +1,13 @@
 import type { ElectorDiagnostics, LeaderElector } from '../elector/index.js';
 
-/** Options of the leader-election health check. Durations in ms. */
+/** Options of the leader-election health checks. Durations in ms. */
 export interface LeaderElectionHealthOptions {
-  /** Slack on top of leaseDuration before a loop without progress counts as wedged. Default: renewDeadline. */
+  /** Slack before overdue progress counts as a wedge. Default: renewDeadline. */
   tolerance?: number;
-  /** Report `down` when the API server has been unreachable for longer than leaseDuration. Default false. */
+  /** Readiness: report `down` when the API server has been unreachable for longer than leaseDuration. Default false. */
   downWhenUnreachable?: boolean;
+  /** Readiness: report `down` unless this replica leads, for a Service that routes only to the leader. Default false. */
+  requireLeadership?: boolean;
 }
 
 /** The verdict and the details reported with it. */
@@ -19,36 +21,46 @@ export interface LeaderElectionHealth {
     leader: string | null;
     isLeader: boolean;
     state: ElectorDiagnostics['state'];
+    /** How this replica follows the Lease: leading, watching (no polling), polling, or not campaigning. */
+    mode: 'leading' | 'watching' | 'polling' | 'inactive';
+    /** Where fencing tokens come from, once known. */
+    fencingScheme: ElectorDiagnostics['fencingScheme'];
     /** Seconds since this replica's last successful acquire or renewal, or null. */
     lastRenewAgeSeconds: number | null;
     lastError: { operation: string; reason: string; message: string; ageSeconds: number } | null;
   };
 }
 
+/** Errors that will not heal by waiting: RBAC, a missing namespace, an object the API server rejects, a bad kubeconfig. */
+const CONFIGURATION_ERRORS: Record<string, string> = {
+  forbidden: 'forbidden',
+  not_found: 'not found',
+  invalid: 'rejected as invalid',
+  other: 'failing',
+};
+
 const seconds = (ms: number) => Math.round(ms) / 1000;
 
-/**
- * Judges an elector, as client-go's healthz adaptor does and more:
- * - down when the loop died, or no attempt (successful or not) finished
- *   within leaseDuration + tolerance: the loop is wedged;
- * - down when every call has been forbidden for longer than leaseDuration:
- *   RBAC is wrong and will not heal by itself;
- * - an unreachable API server is only reported, unless `downWhenUnreachable`,
- *   because restarting every replica during an outage helps nobody.
- */
-export function evaluateElectorHealth(
+function describe(
   elector: LeaderElector,
-  options: LeaderElectionHealthOptions = {},
-): LeaderElectionHealth {
-  const { clock, leaseDuration, renewDeadline, lock } = elector.options;
-  const diagnostics = elector.diagnostics;
-  const now = clock.now();
-  const details: LeaderElectionHealth['details'] = {
+  diagnostics: ElectorDiagnostics,
+  now: number,
+): LeaderElectionHealth['details'] {
+  const campaigning = diagnostics.state === 'candidate' || diagnostics.state === 'leader';
+  return {
     identity: elector.identity,
-    lease: lock.describe(),
+    lease: elector.options.lock.describe(),
     leader: elector.leader,
     isLeader: diagnostics.isLeader,
     state: diagnostics.state,
+    mode: !campaigning
+      ? 'inactive'
+      : diagnostics.isLeader
+        ? 'leading'
+        : diagnostics.watch.state === 'open'
+          ? 'watching'
+          : 'polling',
+    fencingScheme: diagnostics.fencingScheme,
     lastRenewAgeSeconds:
       diagnostics.lastSuccessfulWriteSentAt === null ? null : seconds(now - diagnostics.lastSuccessfulWriteSentAt),
     lastError: diagnostics.lastError
@@ -60,31 +72,101 @@ export function evaluateElectorHealth(
         }
       : null,
   };
-  const down = (reason: string): LeaderElectionHealth => ({ healthy: false, reason, details });
+}
 
-  if (diagnostics.loopError) return down(`election loop died: ${diagnostics.loopError.split('\n')[0]}`);
-  // Not campaigning: nothing can be wedged.
-  if (diagnostics.state === 'idle' || diagnostics.state === 'stopped' || diagnostics.state === 'stopping') {
-    return { healthy: true, details };
-  }
-
-  const limit = leaseDuration + (options.tolerance ?? renewDeadline);
-  const lastProgress = diagnostics.lastAttemptCompletedAt ?? diagnostics.startedAt ?? now;
-  if (now - lastProgress > limit) {
-    return down(
-      `election loop wedged: no attempt finished for ${seconds(now - lastProgress)}s (limit ${seconds(limit)}s)`,
+/**
+ * Why the elector is wedged, or null. Wedged means it stopped making the
+ * progress it owes: the loop died; an attempt outlived every deadline it
+ * has; a sleep outlived its own wake-up time; or the watch is stuck
+ * connecting, or past its reconnect or reopen time. Silence by design is
+ * not a wedge: a watching follower sends nothing while a claim is valid,
+ * however long that claim is.
+ */
+function wedge(elector: LeaderElector, d: ElectorDiagnostics, now: number, tolerance: number): string | null {
+  if (d.loopError) return `election loop died: ${d.loopError.split('\n')[0]}`;
+  if (d.state !== 'candidate' && d.state !== 'leader') return null;
+  const { requestTimeout } = elector.options;
+  const { loop, watch } = d;
+  // One attempt is at most four calls (version probe, fast path, GET, write), each cut at requestTimeout.
+  const attemptLimit = 4 * requestTimeout + tolerance;
+  if (loop.phase === 'attempt' && now - loop.since > attemptLimit) {
+    return (
+      `election loop wedged: an attempt has been in flight for ${seconds(now - loop.since)}s ` +
+      `(limit ${seconds(attemptLimit)}s); a request ignored its deadline`
     );
   }
+  if (loop.phase === 'sleep' && loop.wakeAt !== null && now - loop.wakeAt > tolerance) {
+    return `election loop wedged: its next attempt was due ${seconds(now - loop.wakeAt)}s ago and never ran`;
+  }
+  if (loop.phase === 'idle' && now - loop.since > tolerance) {
+    return `election loop wedged: neither attempting nor waiting for ${seconds(now - loop.since)}s`;
+  }
+  if (watch.state === 'ended') return 'lease watch task ended while campaigning; restart the process';
+  if (watch.dueAt !== null && now - watch.dueAt > tolerance) {
+    const what =
+      watch.state === 'connecting'
+        ? 'still connecting past its timeout'
+        : watch.state === 'retrying'
+          ? 'its reconnect'
+          : 'its periodic reopen';
+    return `lease watch wedged: ${what} was due ${seconds(now - watch.dueAt)}s ago`;
+  }
+  return null;
+}
+
+/**
+ * Liveness: is this process still making the progress it owes? Down only
+ * for a wedge or a dead loop, which a restart fixes. Outages and
+ * configuration errors are readiness matters: restarting does not fix them.
+ */
+export function evaluateElectorLiveness(
+  elector: LeaderElector,
+  options: LeaderElectionHealthOptions = {},
+): LeaderElectionHealth {
+  const now = elector.options.clock.now();
+  const diagnostics = elector.diagnostics;
+  const details = describe(elector, diagnostics, now);
+  const reason = wedge(elector, diagnostics, now, options.tolerance ?? elector.options.renewDeadline);
+  return reason === null ? { healthy: true, details } : { healthy: false, reason, details };
+}
+
+/**
+ * Readiness: is the election usable? Down when liveness is down; when calls
+ * have failed for longer than leaseDuration with an error that will not heal
+ * by itself (forbidden, missing namespace, invalid object, bad client
+ * configuration); with `downWhenUnreachable`, when the API server has been
+ * unreachable that long; with `requireLeadership`, unless this replica leads.
+ */
+export function evaluateElectorReadiness(
+  elector: LeaderElector,
+  options: LeaderElectionHealthOptions = {},
+): LeaderElectionHealth {
+  const live = evaluateElectorLiveness(elector, options);
+  if (!live.healthy) return live;
+  const { details } = live;
+  const diagnostics = elector.diagnostics;
+  const now = elector.options.clock.now();
+  const down = (reason: string): LeaderElectionHealth => ({ healthy: false, reason, details });
+  const campaigning = diagnostics.state === 'candidate' || diagnostics.state === 'leader';
   const streak = diagnostics.errorStreak;
-  if (streak && now - streak.since > leaseDuration) {
-    if (streak.reason === 'forbidden') {
-      return down(`forbidden for ${seconds(now - streak.since)}s: ${diagnostics.lastError?.message ?? ''}`);
-    }
+  if (campaigning && streak && now - streak.since > elector.options.leaseDuration) {
+    const message = diagnostics.lastError?.message ?? '';
+    const configuration = CONFIGURATION_ERRORS[streak.reason];
+    if (configuration) return down(`${configuration} for ${seconds(now - streak.since)}s: ${message}`);
     if (options.downWhenUnreachable && (streak.reason === 'unavailable' || streak.reason === 'timeout')) {
-      return down(
-        `API server unreachable for ${seconds(now - streak.since)}s: ${diagnostics.lastError?.message ?? ''}`,
-      );
+      return down(`API server unreachable for ${seconds(now - streak.since)}s: ${message}`);
     }
   }
-  return { healthy: true, details };
+  if (options.requireLeadership && !details.isLeader) {
+    return down(`not the leader of ${details.lease} (leader: ${details.leader ?? 'none known'})`);
+  }
+  return live;
+}
+
+/** Liveness and readiness together, for a single `/health` endpoint. */
+export function evaluateElectorHealth(
+  elector: LeaderElector,
+  options: LeaderElectionHealthOptions = {},
+): LeaderElectionHealth {
+  return evaluateElectorReadiness(elector, options);
 }

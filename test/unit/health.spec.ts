@@ -10,6 +10,7 @@ import {
   LeaderElector,
   LeaseForbiddenError,
   LeaseInvalidError,
+  LeaseNotFoundError,
   LeaseTimeoutError,
   LeaseUnavailableError,
   MemoryLeaseLock,
@@ -21,7 +22,12 @@ import {
   type LeaseReadResult,
   type LeaseRecord,
 } from '../../lib/elector/index.js';
-import { LeaderElectionHealthIndicator, evaluateElectorHealth } from '../../lib/health/index.js';
+import {
+  LeaderElectionHealthIndicator,
+  evaluateElectorHealth,
+  evaluateElectorLiveness,
+  evaluateElectorReadiness,
+} from '../../lib/health/index.js';
 import { LeaderElectionModule, LeaderElectionService, getLeaderElectionToken } from '../../lib/index.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
@@ -86,6 +92,8 @@ describe('evaluateElectorHealth: up', () => {
         leader: null,
         isLeader: false,
         state: 'idle',
+        mode: 'inactive',
+        fencingScheme: null,
         lastRenewAgeSeconds: null,
         lastError: null,
       },
@@ -107,6 +115,8 @@ describe('evaluateElectorHealth: up', () => {
         leader: 'me',
         isLeader: true,
         state: 'leader',
+        mode: 'leading',
+        fencingScheme: 'resource-version',
         lastRenewAgeSeconds: 0.1,
         lastError: null,
       },
@@ -130,6 +140,8 @@ describe('evaluateElectorHealth: up', () => {
         leader: 'leader',
         isLeader: false,
         state: 'candidate',
+        mode: 'polling',
+        fencingScheme: 'resource-version',
         lastRenewAgeSeconds: null,
         lastError: null,
       },
@@ -172,7 +184,7 @@ describe('evaluateElectorHealth: up', () => {
 });
 
 describe('evaluateElectorHealth: a wedged loop', () => {
-  it('is down once a candidate has finished no attempt for longer than leaseDuration + tolerance', async () => {
+  it('is down once an attempt outlives every deadline it has (4 x requestTimeout + tolerance)', async () => {
     const { clock, lock, elector, health } = candidate('me');
     lock.delay('*', Number.POSITIVE_INFINITY, { ignoreAbort: true });
     elector.start();
@@ -182,11 +194,14 @@ describe('evaluateElectorHealth: a wedged loop', () => {
     await clock.advance(1);
     const verdict = health();
     expect(verdict.healthy).toBe(false);
-    expect(verdict.reason).toBe('election loop wedged: no attempt finished for 3.001s (limit 3s)');
+    expect(verdict.reason).toBe(
+      'election loop wedged: an attempt has been in flight for 3.001s (limit 3s); a request ignored its deadline',
+    );
+    expect(evaluateElectorLiveness(elector).reason).toBe(verdict.reason);
     expect(verdict.details).toMatchObject({ identity: 'me', state: 'candidate', isLeader: false });
   });
 
-  it('is down once a leader stuck in a renewal finished nothing for leaseDuration + tolerance', async () => {
+  it('is down once a leader stuck in a renewal has waited on it past every deadline', async () => {
     const { clock, lock, elector, health } = candidate('me');
     elector.start();
     await clock.advance(100); // acquired at 0: the last completed attempt
@@ -195,13 +210,13 @@ describe('evaluateElectorHealth: a wedged loop', () => {
     // The renewal sent at 250 never returns: the leader deposed itself at the renew deadline, but is still up.
     expect(elector.isLeader).toBe(false);
     expect(health().healthy).toBe(true);
-    await clock.advanceTo(WEDGE_LIMIT);
+    await clock.advanceTo(250 + WEDGE_LIMIT);
     expect(health().healthy).toBe(true);
     await clock.advance(1);
     expect(health()).toMatchObject({
       healthy: false,
-      reason: expect.stringMatching(/^election loop wedged/),
-      details: { isLeader: false, state: 'candidate', lastRenewAgeSeconds: 3.001, lastError: null },
+      reason: expect.stringMatching(/^election loop wedged: an attempt has been in flight/),
+      details: { isLeader: false, state: 'candidate', lastRenewAgeSeconds: 3.251, lastError: null },
     });
   });
 
@@ -239,20 +254,21 @@ describe('evaluateElectorHealth: a wedged loop', () => {
 });
 
 describe('evaluateElectorHealth: a dead loop', () => {
-  it('a lock throwing a plain (non-LeaseLockError) Error cannot crash the loop: it is wrapped, and stays up', async () => {
+  it('a lock throwing a plain (non-LeaseLockError) Error cannot crash the loop: alive, and not ready after leaseDuration', async () => {
     const { clock, lock, elector, health } = candidate('me');
     lock.failAlways('get', new TypeError('bug in a custom lock'));
     elector.start();
     await clock.advance(10 * WEDGE_LIMIT);
     expect(elector.diagnostics.loopError).toBeNull();
     expect(lock.calls.length).toBeGreaterThan(10); // still retrying
-    expect(health()).toMatchObject({
+    expect(evaluateElectorLiveness(elector)).toMatchObject({
       healthy: true,
       details: {
         state: 'candidate',
         lastError: { operation: 'acquire', reason: 'other', message: 'bug in a custom lock' },
       },
     });
+    expect(health()).toMatchObject({ healthy: false, reason: expect.stringMatching(/^failing for 30s: bug in a/) });
   });
 
   it('is down when the loop died: a lock resolving a malformed read crashes it', async () => {
@@ -379,17 +395,19 @@ describe('evaluateElectorHealth: persistent errors', () => {
     expect(health({ downWhenUnreachable: true }).healthy).toBe(false);
   });
 
-  it('other persistent errors (here: invalid) are reported but not down, even with downWhenUnreachable', async () => {
+  it('an invalid object (422) that persists longer than leaseDuration is not ready, and still alive', async () => {
     const { clock, lock, elector, health, memory, heldBy } = candidate('me');
     memory.overwrite(heldBy(''));
     lock.failAlways('update', new LeaseInvalidError('spec.renewTime: Invalid value'));
     elector.start();
     await clock.advance(10 * WEDGE_LIMIT);
     expect(elector.diagnostics.errorStreak).toMatchObject({ reason: 'invalid', since: 0 });
-    expect(health({ downWhenUnreachable: true })).toMatchObject({
-      healthy: true,
+    expect(health()).toMatchObject({
+      healthy: false,
+      reason: 'rejected as invalid for 30s: spec.renewTime: Invalid value',
       details: { lastError: { operation: 'acquire', reason: 'invalid', message: 'spec.renewTime: Invalid value' } },
     });
+    expect(evaluateElectorLiveness(elector).healthy).toBe(true);
   });
 });
 
@@ -425,6 +443,8 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
         leader: service.identity,
         isLeader: true,
         state: 'leader',
+        mode: 'leading',
+        fencingScheme: 'resource-version',
         lastRenewAgeSeconds: expect.any(Number),
         lastError: null,
       },
@@ -457,10 +477,14 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
         leader: service.identity,
         isLeader: true,
         state: 'leader',
+        mode: 'leading',
+        fencingScheme: 'resource-version',
         lastRenewAgeSeconds: expect.any(Number),
         lastError: null,
       },
     });
+    expect(indicator.isAlive('billing', 'billing').billing.status).toBe('down');
+    expect(indicator.isReady('billing', 'billing').billing.status).toBe('down');
   });
 
   it('passes the options on: a tolerance of 0 with a lock that never answers turns it down', async () => {
@@ -495,5 +519,170 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
     // Let shutdown finish: the hung renewal has to answer before the loop can end.
     jest.restoreAllMocks();
     for (const reject of hanging) reject(new LeaseTimeoutError('released by the test'));
+  });
+});
+
+describe('liveness a probe can trust (issue 12)', () => {
+  /** A watchable Lease: followers then send nothing while a claim is valid. */
+  const watched = () => new MemoryLeaseLock('health-lease', 'default', { watchable: true });
+
+  it('keeps idle watching followers alive and ready for 10 x (leaseDuration + renewDeadline) with no faults', async () => {
+    const clock = new FakeClock();
+    const memory = watched();
+    const leader = candidate('leader', { clock, memory });
+    const followers = [candidate('f1', { clock, memory }), candidate('f2', { clock, memory })];
+    leader.elector.start();
+    await clock.flush();
+    for (const follower of followers) follower.elector.start();
+    await clock.advance(100);
+    for (const follower of followers) follower.lock.resetCalls();
+    for (let step = 0; step < 10 * WEDGE_LIMIT; step += 250) {
+      await clock.advance(250);
+      for (const member of [leader, ...followers]) {
+        expect(evaluateElectorLiveness(member.elector)).toMatchObject({ healthy: true });
+        expect(evaluateElectorReadiness(member.elector)).toMatchObject({ healthy: true });
+      }
+    }
+    for (const follower of followers) {
+      expect(follower.health().details.mode).toBe('watching');
+      expect(follower.lock.calls).toEqual([]); // silent by design: no requests at all
+    }
+  });
+
+  it('stays up while someone else holds a long claim (3600 s), watching or polling', async () => {
+    for (const memory of [watched(), new MemoryLeaseLock('health-lease', 'default')]) {
+      const { clock, elector, health, heldBy } = candidate('me', { memory });
+      memory.overwrite({ ...heldBy('kubectl'), leaseDurationSeconds: 3600 });
+      elector.start();
+      for (let elapsed = 0; elapsed < 10 * 60_000; elapsed += 5000) {
+        await clock.advance(5000);
+        expect(health()).toMatchObject({ healthy: true, details: { leader: 'kubectl' } });
+      }
+    }
+  });
+
+  it('is down when a timer never fires (a polling follower sleeps past its wake-up time)', async () => {
+    const fake = new FakeClock();
+    let dropping = false;
+    const stuck = Object.assign(Object.create(fake) as FakeClock, {
+      setTimeout: (callback: () => void, delayMs: number) =>
+        fake.setTimeout(dropping ? () => undefined : callback, delayMs),
+    });
+    const memory = new MemoryLeaseLock('health-lease', 'default');
+    const leader = candidate('leader', { clock: fake, memory });
+    const { elector, health } = candidate('me', { clock: stuck, memory });
+    leader.elector.start();
+    await fake.flush();
+    elector.start();
+    await fake.advance(100);
+    dropping = true;
+    // The sleep already armed still wakes; the next one never will.
+    const armed = elector.diagnostics.loop.wakeAt;
+    await fake.advanceUntil(() => {
+      const { phase, wakeAt } = elector.diagnostics.loop;
+      return phase === 'sleep' && wakeAt !== armed;
+    }, 5000);
+    const wakeAt = elector.diagnostics.loop.wakeAt!;
+    await fake.advanceTo(wakeAt + TIMING.renewDeadline);
+    expect(health().healthy).toBe(true);
+    await fake.advance(1);
+    expect(evaluateElectorLiveness(elector)).toMatchObject({
+      healthy: false,
+      reason: 'election loop wedged: its next attempt was due 1.001s ago and never ran',
+    });
+    dropping = false;
+  });
+
+  it('is down when a watch stays connecting past its timeout (a client that ignores the abort)', async () => {
+    const memory = new MemoryLeaseLock('health-lease', 'default');
+    const lock: LeaseLock = {
+      name: memory.name,
+      namespace: memory.namespace,
+      describe: () => memory.describe(),
+      get: (signal) => memory.get(signal),
+      create: (record, signal) => memory.create(record, signal),
+      update: (record, version, signal) => memory.update(record, version, signal),
+      watch: () => new Promise(() => undefined),
+    };
+    const { clock, elector, health } = candidate('me', { lock });
+    elector.start();
+    const limit = elector.options.requestTimeout + TIMING.renewDeadline;
+    await clock.advance(limit);
+    expect(health().healthy).toBe(true);
+    await clock.advance(1);
+    expect(evaluateElectorLiveness(elector)).toMatchObject({
+      healthy: false,
+      reason: 'lease watch wedged: still connecting past its timeout was due 1.001s ago',
+    });
+  });
+
+  it('a missing namespace: alive, and not ready once it lasted longer than leaseDuration', async () => {
+    const { clock, lock, elector, health } = candidate('me');
+    const missing = new LeaseNotFoundError('cannot create lease x/health-lease: namespace "x" does not exist.', {
+      status: 404,
+    });
+    lock.failAlways('create', missing);
+    elector.start();
+    await clock.advance(TIMING.leaseDuration);
+    expect(health().healthy).toBe(true);
+    await clock.advance(TIMING.leaseDuration);
+    expect(health()).toMatchObject({
+      healthy: false,
+      reason: expect.stringMatching(/^not found for 4s: cannot create/),
+    });
+    expect(evaluateElectorLiveness(elector).healthy).toBe(true);
+  });
+
+  it('a watch that never reconnects while polling also fails: alive, polling, and not ready when unreachable counts', async () => {
+    const memory = watched();
+    const broken = new LeaseUnavailableError('API server https://127.0.0.1:1 unreachable (ECONNREFUSED)');
+    let failing = false;
+    let endWatch: ((error: Error) => void) | null = null;
+    const lock: LeaseLock = {
+      name: memory.name,
+      namespace: memory.namespace,
+      describe: () => memory.describe(),
+      get: (signal) => memory.get(signal),
+      create: (record, signal) => memory.create(record, signal),
+      update: (record, version, signal) => memory.update(record, version, signal),
+      watch: async (handlers, version, signal) => {
+        if (failing) throw broken;
+        const inner = await memory.watch!(handlers, version, signal);
+        return { done: new Promise<void>((resolve, reject) => ((endWatch = reject), void inner.done.then(resolve))) };
+      },
+    };
+    const { clock, lock: recording, elector } = candidate('me', { lock });
+    memory.overwrite({ holderIdentity: 'other', leaseDurationSeconds: 2, leaseTransitions: 0 });
+    elector.start();
+    await clock.advance(100);
+    expect(elector.diagnostics.watch.state).toBe('open');
+    failing = true;
+    recording.failAlways('*', broken);
+    endWatch!(broken);
+    await clock.advance(5 * TIMING.leaseDuration);
+    expect(evaluateElectorLiveness(elector)).toMatchObject({ healthy: true, details: { mode: 'polling' } });
+    expect(recording.calls.filter((verb) => verb === 'get').length).toBeGreaterThan(5);
+    expect(evaluateElectorReadiness(elector).healthy).toBe(true);
+    expect(evaluateElectorReadiness(elector, { downWhenUnreachable: true })).toMatchObject({
+      healthy: false,
+      reason: expect.stringContaining('https://127.0.0.1:1'),
+    });
+  });
+
+  it('requireLeadership: only the leader is ready', async () => {
+    const clock = new FakeClock();
+    const memory = watched();
+    const leader = candidate('leader', { clock, memory });
+    const follower = candidate('follower', { clock, memory });
+    leader.elector.start();
+    await clock.flush();
+    follower.elector.start();
+    await clock.advance(100);
+    expect(evaluateElectorReadiness(leader.elector, { requireLeadership: true }).healthy).toBe(true);
+    expect(evaluateElectorReadiness(follower.elector, { requireLeadership: true })).toMatchObject({
+      healthy: false,
+      reason: 'not the leader of default/health-lease (in-memory) (leader: leader)',
+    });
+    expect(evaluateElectorLiveness(follower.elector).healthy).toBe(true);
   });
 });
