@@ -8,6 +8,7 @@ import { LeaderElectionHealthIndicator } from 'nestjs-lease-election/terminus';
 import { HealthController } from './health.controller.js';
 import { LeaderController } from './leader.controller.js';
 import { LeadershipListener } from './leadership.listener.js';
+import { NaiveJob } from './naive.job.js';
 import { ReportJob } from './report.job.js';
 import { TelemetryService } from './telemetry.service.js';
 
@@ -32,6 +33,13 @@ import { TelemetryService } from './telemetry.service.js';
     }),
   ],
   controllers: [LeaderController, HealthController],
-  providers: [ReportJob, LeadershipListener, TelemetryService, LeaderElectionHealthIndicator],
+  providers: [
+    ReportJob,
+    LeadershipListener,
+    TelemetryService,
+    LeaderElectionHealthIndicator,
+    // Only for the chaos harness: a job that ignores the signal, to measure the overlap it causes.
+    ...(process.env.NAIVE_WORK_MS ? [NaiveJob] : []),
+  ],
 })
 export class AppModule {}

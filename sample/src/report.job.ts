@@ -20,7 +20,7 @@ export class ReportJob {
   @OnlyWhenLeader()
   async report(): Promise<void> {
     this.runs.report++;
-    const term = this.election.term;
+    const term = this.election.currentTerm();
     this.logger.log(`report #${this.runs.report} (fencing token ${term?.fencingToken})`);
   }
 
@@ -28,7 +28,8 @@ export class ReportJob {
   @OnlyWhenLeader()
   @Interval(Number(process.env.RECONCILE_INTERVAL_MS ?? 1000))
   async reconcile(): Promise<void> {
-    const term = this.election.term;
+    // The term that admitted this call: `election.term` could already be a later one, or null.
+    const term = this.election.currentTerm();
     if (!term) return;
     this.runs.reconcile++;
     this.telemetry.record('work-begin', this.election.identity, { token: term.fencingToken });

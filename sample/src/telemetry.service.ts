@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 
 /** One line of the replica's event log (read by the demo and the chaos checker). */
 export interface TelemetryRecord {
-  event: 'term-start' | 'term-end' | 'work-begin' | 'work-end' | 'leader-changed';
+  event: 'term-start' | 'term-end' | 'work-begin' | 'work-end' | 'naive-begin' | 'naive-end' | 'leader-changed';
   identity: string;
   /** CLOCK_MONOTONIC nanoseconds, comparable across processes on one machine. */
   at: string;

@@ -145,6 +145,7 @@ export function checkRun(run) {
   // ------------------------------------------------------------ terms and work
   const terms = [];
   const work = [];
+  const naive = [];
   let abortedWork = 0;
   for (const [identity, log] of events) {
     const state = lives.get(identity);
@@ -156,6 +157,7 @@ export function checkRun(run) {
     }
     let open = null;
     const openWork = [];
+    const openNaive = [];
     const death = deathOf(identity);
     for (const event of log) {
       if (event.event === 'term-start') {
@@ -173,6 +175,11 @@ export function checkRun(run) {
         open.reason = event.reason;
         terms.push(open);
         open = null;
+      } else if (event.event === 'naive-begin') {
+        openNaive.push({ identity, start: event.at, token: event.token });
+      } else if (event.event === 'naive-end') {
+        const begun = openNaive.shift();
+        if (begun) naive.push({ ...begun, end: event.at, aborted: event.aborted === true });
       } else if (event.event === 'work-begin') {
         openWork.push({ identity, start: event.at, token: event.token });
       } else if (event.event === 'work-end') {
@@ -189,6 +196,7 @@ export function checkRun(run) {
     }
     if (open) terms.push({ ...open, loggedEnd: death, reason: 'killed or still running' });
     for (const begun of openWork) work.push({ ...begun, loggedEnd: death, aborted: null });
+    for (const begun of openNaive) naive.push({ ...begun, end: death, aborted: null });
   }
   for (const span of [...terms, ...work]) {
     const { end, clampedBy } = clampInfo(span.identity, span.start, span.loggedEnd);
@@ -243,6 +251,41 @@ export function checkRun(run) {
       },
     );
   }
+
+  // --------------------------------------------------------------- naive work
+  // Not a violation: a measurement of what ignoring the term's signal costs. Each naive execution (begin..end,
+  // cut at a kill) is intersected with the terms of the other replicas, less the time its process was frozen.
+  const intersect = (a, b) => {
+    const from = a.start > b.start ? a.start : b.start;
+    const to = a.end < b.end ? a.end : b.end;
+    return to > from ? { start: from, end: to } : null;
+  };
+  let maxNaiveOverlap = 0n;
+  let totalNaiveOverlap = 0n;
+  let naiveOverlapping = 0;
+  for (const execution of naive) {
+    const freezes = (lives.get(execution.identity)?.freezes ?? []).map(({ from, to }) => ({ start: from, end: to }));
+    let overlap = 0n;
+    for (const term of terms) {
+      if (term.identity === execution.identity) continue;
+      const both = intersect(term, execution);
+      if (!both) continue;
+      overlap += both.end - both.start;
+      for (const freeze of freezes) {
+        const frozen = intersect(both, freeze);
+        if (frozen) overlap -= frozen.end - frozen.start;
+      }
+    }
+    if (overlap > 0n) naiveOverlapping++;
+    if (overlap > maxNaiveOverlap) maxNaiveOverlap = overlap;
+    totalNaiveOverlap += overlap;
+  }
+  const naiveWork = {
+    executions: naive.length,
+    overlapping: naiveOverlapping,
+    maxOverlapMs: ms(maxNaiveOverlap),
+    totalOverlapMs: ms(totalNaiveOverlap),
+  };
 
   // ------------------------------------------------------------------ fencing
   const ordered = [...terms].sort(byStart);
@@ -387,6 +430,7 @@ export function checkRun(run) {
     maxWorkOverlapMs: ms(workOverlap.maxNs),
     leaderOnlyExecutions: work.length,
     leaderOnlyExecutionsAborted: abortedWork,
+    naiveWork,
     recoveryBoundMs,
     worstRecovery: worst
       ? {
@@ -511,6 +555,46 @@ export function selfTest() {
   for (const { name, expect, result } of cases) {
     const found = [...new Set(result.violations.map((item) => item.kind))].sort();
     if (found.join() !== expect.join()) failures.push(`${name}: expected [${expect}], got [${found}]`);
+  }
+  // A naive job that ignores the signal outlives a's term and runs 599 ms into b's: measured, not a violation.
+  const naive = check(
+    {
+      a: [
+        event('term-start', 1000, { token: 1 }),
+        event('naive-begin', 1900, { token: 1 }),
+        event('term-end', 2000, { token: 1 }),
+        event('naive-end', 2600, { token: 1, aborted: true }),
+      ],
+      b: [event('term-start', 2001, { token: 2 }), event('naive-begin', 2100, { token: 2 })],
+    },
+    [launch('a'), launch('b')],
+  );
+  // Frozen from 2200 to 2500: those 300 ms do not count.
+  const frozen = check(
+    {
+      a: [
+        event('term-start', 1000, { token: 1 }),
+        event('naive-begin', 1900, { token: 1 }),
+        event('naive-end', 2600, { token: 1, aborted: true }),
+        event('term-end', 2600.5, { token: 1 }),
+      ],
+      b: [event('term-start', 2001, { token: 2 })],
+    },
+    [
+      launch('a'),
+      launch('b'),
+      { kind: 'signal', identity: 'a', signal: 'SIGSTOP', at: at(2200) },
+      { kind: 'signal', identity: 'a', signal: 'SIGCONT', at: at(2500) },
+    ],
+  ).naiveWork;
+  if (Math.abs(frozen.maxOverlapMs - 299) > 0.001) {
+    failures.push(`naive work while frozen: expected 299 ms of overlap, got ${JSON.stringify(frozen)}`);
+  }
+  const measured = naive.naiveWork;
+  if (naive.violations.length > 0 || measured.executions !== 2 || Math.abs(measured.maxOverlapMs - 599) > 0.001) {
+    failures.push(
+      `naive work: expected 2 executions, max overlap 599 ms and no violation, got ${JSON.stringify(measured)}`,
+    );
   }
   return failures;
 }

@@ -46,6 +46,9 @@ const { values: flags } = parseArgs({
     slack: { type: 'string', default: '300' },
     'reconcile-interval': { type: 'string', default: '100' },
     'reconcile-work': { type: 'string', default: '60' },
+    // A job that ignores its term's signal, run beside the well-behaved one to measure the overlap it causes.
+    'naive-work': { type: 'string', default: '1500' },
+    'naive-interval': { type: 'string', default: '1000' },
     faults: { type: 'string' },
     'max-faults': { type: 'string', default: '10000' },
     summary: { type: 'string' },
@@ -76,6 +79,7 @@ if (flags.help) {
   console.log(`usage: npm run chaos -- [--minutes M] [--seed S] [--replicas N]
        [--lease-duration MS --renew-deadline MS --retry-period MS] [--slack MS]
        [--faults type,type,...] [--max-faults N] [--summary FILE] [--dir DIR] [--keep] [--quiet]
+       [--naive-work MS --naive-interval MS]  (a job that ignores the signal; --naive-work 0 turns it off)
 
 Fault types: ${FAULT_TYPES.join(', ')}.
 Every type runs once (in a seeded random order), then random faults follow until --minutes of
@@ -268,6 +272,9 @@ async function launch(slot) {
       RETRY_PERIOD_MS: String(RP),
       RECONCILE_INTERVAL_MS: flags['reconcile-interval'],
       RECONCILE_WORK_MS: flags['reconcile-work'],
+      ...(Number(flags['naive-work']) > 0
+        ? { NAIVE_WORK_MS: flags['naive-work'], NAIVE_INTERVAL_MS: flags['naive-interval'] }
+        : {}),
       REPORT_CRON: '*/30 * * * * *',
       LOG_LEVEL: 'warn',
     },
@@ -880,6 +887,11 @@ function formatSummary(summary) {
   lines.push(`  max leader-only work overlap: ${check.maxWorkOverlapMs.toFixed(3)} ms (goal 0)`);
   lines.push(
     `  leader-only executions: ${check.leaderOnlyExecutions} (${check.leaderOnlyExecutionsAborted} ended by their term's signal)`,
+  );
+  const naive = check.naiveWork;
+  lines.push(
+    `  naive job (ignores the signal): ${naive.executions} executions, ${naive.overlapping} ran beside another replica's term; ` +
+      `overlap max ${naive.maxOverlapMs.toFixed(0)} ms, total ${naive.totalOverlapMs.toFixed(0)} ms (why work must stop on term.signal)`,
   );
   lines.push(
     `  worst recovery: ${check.worstRecovery ? `${check.worstRecovery.ms} ms = ${check.worstRecovery.timesLeaseDuration} × leaseDuration (${check.worstRecovery.fault})` : '-'}; bound ${check.recoveryBoundMs.toFixed(0)} ms = leaseDuration + 2.2 × retryPeriod + ${slackMs} ms slack`,
