@@ -136,6 +136,12 @@ export class Invariants {
     else signal.addEventListener('abort', () => (record.abortedAt = this.scheduler.now), { once: true });
   }
 
+  /** The node has a term user code still sees. */
+  leading(node: NodeView): boolean {
+    const record = this.live.get(node);
+    return record !== undefined && !this.ended(record);
+  }
+
   /** An outside deletion: later terms of candidates that never saw the count may restart it. */
   leaseDeleted(): void {
     this.epoch++;

@@ -64,6 +64,11 @@ export class Scheduler {
     this.stalledUntil.set(node, Math.max(until, this.stalledUntil.get(node) ?? 0));
   }
 
+  /** When the node's current stall ends (or now when it is not stalled). */
+  resumesAt(node: number): number {
+    return Math.max(this.now, this.stalledUntil.get(node) ?? 0);
+  }
+
   isStalled(node: number, at = this.now): boolean {
     return (this.stalledUntil.get(node) ?? 0) > at;
   }

@@ -29,6 +29,8 @@ export interface RunResult {
 /** Virtual ms after which a stuck instant is reported as a busy loop. */
 const MAX_STEPS_PER_INSTANT = 50_000;
 const MAX_STEPS = 4_000_000;
+/** Longest quiet phase: settling plus the liveness bound stay far below it. */
+const MAX_QUIET_MS = 600_000;
 
 class SimNode implements NodeView {
   crashed = false;
@@ -148,6 +150,7 @@ export class World {
         if (scheduler.now > instant) [instant, atInstant] = [scheduler.now, 0];
         if (++atInstant > MAX_STEPS_PER_INSTANT) invariants.fail(`busy loop: ${atInstant} events at one instant`);
         if (scheduler.steps > MAX_STEPS) invariants.fail(`more than ${MAX_STEPS} events`);
+        if (scheduler.now > scenario.faultMs + MAX_QUIET_MS) invariants.fail('the run did not settle');
         if (end === Number.POSITIVE_INFINITY && this.livenessFrom !== null) {
           end = this.livenessFrom + this.livenessBound + scenario.timing.leaseDuration;
         }
@@ -283,6 +286,15 @@ export class World {
     const faultsBefore = this.net.faulted.get(node.id) ?? 0;
     this.trace.add(node.identity, `stop()${drainMs > 0 ? ` with a ${drainMs}ms drain` : ''}`);
     const drain = drainMs > 0 ? () => sleep(node.clock, drainMs) : undefined;
+    // drain, then at most 3 x requestTimeout waiting for the loop, then the release (its last request may
+    // overrun the release timeout by one requestTimeout), in local ms.
+    const { renewDeadline } = this.scenario.timing;
+    const bound = (drainMs + 4 * this.requestTimeout + renewDeadline + 100) / (1 - this.skewBound);
+    this.scheduler.schedule(this.scheduler.resumesAt(node.id) + bound, null, 'stop bound', () => {
+      if (!node.crashed && node.stopResolvedAt === null) {
+        this.invariants.fail(`${node.identity}: stop() did not resolve within ${bound.toFixed(0)}ms`);
+      }
+    });
     node.elector.stop(drain ? { drain } : {}).then(
       () => {
         if (node.crashed) return;
@@ -314,7 +326,7 @@ export class World {
   private apply(fault: Fault): void {
     const { scheduler, net, scenario } = this;
     const { leaseDuration } = scenario.timing;
-    const node = 'slot' in fault ? this.slots[fault.slot % scenario.nodes] : null;
+    const node = 'slot' in fault ? this.target(fault.slot) : null;
     const until = (ms: number) => Math.min(scheduler.now + ms, scenario.faultMs);
     switch (fault.kind) {
       case 'crash':
@@ -322,7 +334,8 @@ export class World {
         return;
       case 'restart':
         if (node && node.alive) this.crash(node);
-        if (!node || node.crashed || node.stopResolvedAt !== null) this.startNode(fault.slot % scenario.nodes);
+        if (!node || node.crashed || node.stopResolvedAt !== null)
+          this.startNode(node?.slot ?? fault.slot % scenario.nodes);
         return;
       case 'stop':
         if (node) this.stop(node, fault.drainMs);
@@ -366,6 +379,14 @@ export class World {
         if (node) node.throwingLogger = true;
         return;
     }
+  }
+
+  private target(slot: number): SimNode | null {
+    if (slot >= 7) {
+      const leader = this.slots.find((node) => node !== null && node.alive && this.invariants.leading(node));
+      if (leader) return leader;
+    }
+    return this.slots[slot % this.scenario.nodes];
   }
 
   /**
