@@ -617,6 +617,8 @@ export class LeaderElector {
   }
 
   private fail(operation: ElectorOperation, error: LeaseLockError): false {
+    // A call cut short by the stop is not a failure of the API server.
+    if (this.haltController.signal.aborted) return false;
     this.failures.record(operation, error, this.options.clock.now());
     this.events.emit({ type: 'error', operation, error });
     return false;
