@@ -74,14 +74,15 @@ export class LeadershipEventsExplorer implements OnModuleInit {
   }
 
   private checkWiring(wrappers: InstanceWrapper[]): void {
-    const registrations = new Map<string, number>();
+    // Distinct instances, not wrappers: a user's own provider returning an existing service is not a registration.
+    const registrations = new Map<string, Set<LeaderElectionService>>();
     for (const { instance } of wrappers) {
       if (instance instanceof LeaderElectionService) {
-        registrations.set(instance.election, (registrations.get(instance.election) ?? 0) + 1);
+        registrations.set(instance.election, (registrations.get(instance.election) ?? new Set()).add(instance));
       }
     }
-    for (const [election, count] of registrations) {
-      if (count > 1) throw new Error(DUPLICATE_ELECTION(election, count));
+    for (const [election, services] of registrations) {
+      if (services.size > 1) throw new Error(DUPLICATE_ELECTION(election, services.size));
     }
     const unknown: { decorator: string; election: string; label: string }[] = [];
     for (const { instance } of wrappers) {

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
+  getLeaderElectionToken,
   InjectLeaderElection,
   LeaderElectionModule,
   LeaderElectionService,
@@ -287,6 +288,40 @@ describe('leader-only lifecycle: awaited async leadership handlers', () => {
     expect((lock.peek() as { holderIdentity: string }).holderIdentity).toBe('');
   });
 
+  it('the drain also awaits a loss handler when shutdown starts inside an event dispatch', async () => {
+    const gate = deferred();
+    const log: string[] = [];
+    @Injectable()
+    class StopOnly {
+      @OnLeadershipLost()
+      async stop(): Promise<void> {
+        log.push('stop:begin');
+        await gate.promise;
+      }
+    }
+    const lock = new MemoryLeaseLock('drain-in-dispatch');
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        LeaderElectionModule.forRoot({ leaseName: lock.name, lock, identity: 'd', logLevel: 'silent', ...timings }),
+      ],
+      providers: [StopOnly],
+    }).compile();
+    open.push(moduleRef);
+    const service = moduleRef.get(LeaderElectionService);
+    let stopping: Promise<void> | null = null;
+    // Its loss event is queued behind the event being dispatched when stop() is called.
+    service.elector.subscribe((event) => {
+      if (event.type === 'started-leading') stopping = service.beforeApplicationShutdown();
+    });
+    await moduleRef.init();
+    await waitUntil(() => log.includes('stop:begin'), 2000, 'the loss handler to start');
+    await new Promise((resolve) => setTimeout(resolve, timings.retryPeriod * 3));
+    expect((lock.peek() as { holderIdentity: string }).holderIdentity).toBe('d');
+    gate.resolve();
+    await stopping;
+    expect((lock.peek() as { holderIdentity: string }).holderIdentity).toBe('');
+  });
+
   it('a loss handler waits for a still-running acquire handler of the same provider, so stop follows start', async () => {
     const lock = new MemoryLeaseLock('ordered-handlers');
     const startGate = deferred();
@@ -366,6 +401,20 @@ describe('bootstrap errors for wiring mistakes', () => {
     await expect(boot([standalone('one', 'jobs'), standalone('one-again', 'jobs')], [])).rejects.toThrow(
       /election "jobs" is registered 2 times/,
     );
+  });
+
+  it('the same service provided again under another token is not a duplicate', async () => {
+    const moduleRef = await boot(
+      [standalone('reexported', 'jobs')],
+      [
+        {
+          provide: 'JobsElection',
+          useFactory: (service: LeaderElectionService) => service,
+          inject: [getLeaderElectionToken('jobs')],
+        },
+      ],
+    );
+    expect(moduleRef.get('JobsElection')).toBe(moduleRef.get(getLeaderElectionToken('jobs')));
   });
 
   it('@OnlyWhenLeader naming an unregistered election fails the bootstrap saying what to register', async () => {
