@@ -291,7 +291,7 @@ export function checkRun(run) {
   const ordered = [...terms].sort(byStart);
   for (let index = 1; index < ordered.length; index++) {
     const [previous, current] = [ordered[index - 1], ordered[index]];
-    if (!(current.token > previous.token)) {
+    if (!(BigInt(current.token) > BigInt(previous.token))) {
       violation(
         'fencing',
         `fencing token did not increase: ${previous.identity} had ${previous.token}, then ${current.identity} started with ${current.token}`,
