@@ -124,7 +124,10 @@ export class LeadershipEventsExplorer implements OnModuleInit {
     const earlier = this.pending.get(handler.instance);
     let result: unknown;
     if (earlier) {
-      this.logger.debug?.(`${handler.label} (${event.type}) waits for an earlier leadership handler of this provider`);
+      const message = `${handler.label} (${event.type} handler) waits for an earlier leadership handler of this provider`;
+      // A stop held up by a start that never returns (an awaited worker.run()) is a bug worth seeing.
+      if (event.type === 'lost') this.logger.warn(`${message}; acquire handlers should return once started`);
+      else this.logger.debug?.(message);
     } else {
       // Run at once when nothing of this provider is pending: the stop side must not wait a tick.
       try {
