@@ -44,7 +44,7 @@ describe('several candidates on one Lease of a real kube-apiserver', () => {
       expect(second).not.toBe(first);
       // Released, not expired: followers poll every retryPeriod + jitter, well under leaseDuration.
       expect(handoverMs).toBeLessThan(timings.leaseDuration);
-      expect(second.term!.fencingToken).toBeGreaterThan(0);
+      expect(BigInt(second.term!.fencingToken)).toBeGreaterThan(0n);
       expect(samples).toBeGreaterThan(50);
       expect(sawLeader).toBeGreaterThan(samples * 0.8);
     } finally {
@@ -106,7 +106,7 @@ describe('several candidates on one Lease of a real kube-apiserver', () => {
       expect(terms.map((term) => term.identity)).toEqual([first, second, third]);
       expect(maxOverlapMs(terms)).toBe(0);
       const tokens = terms.map((term) => term.token);
-      expect([...tokens].sort((a, b) => a - b)).toEqual(tokens);
+      expect([...tokens].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1))).toEqual(tokens);
       expect(new Set(tokens).size).toBe(tokens.length);
       process.stderr.write(
         `[measured] crash failover ${crashFailoverMs.toFixed(0)}ms, graceful handover ${gracefulHandoverMs.toFixed(0)}ms ` +

@@ -4,6 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
+  compareFencingTokens,
   InjectLeaderElection,
   LeaderElectionModule,
   LeaderElectionService,
@@ -108,7 +109,8 @@ describe('LeaderElectionModule against a real kube-apiserver', () => {
       namespace: 'default',
       identity: 'app-a',
       holder: 'app-a',
-      fencingToken: 0,
+      fencingToken: expect.stringMatching(/^[1-9][0-9]*$/),
+      term: expect.objectContaining({ leaseTransitions: 0, fencingScheme: 'resource-version' }),
     });
     expect(b.jobs.events.find((event) => event.type === 'leader-changed')).toMatchObject({ holder: 'app-a' });
 
@@ -122,7 +124,8 @@ describe('LeaderElectionModule against a real kube-apiserver', () => {
       timings.renewDeadline + 500,
       'loss',
     );
-    expect(lost).toMatchObject({ reason: 'stolen', holder: 'thief', identity: 'app-a', fencingToken: 0 });
+    const firstToken = a.jobs.events.find((event) => event.type === 'acquired')!.fencingToken!;
+    expect(lost).toMatchObject({ reason: 'stolen', holder: 'thief', identity: 'app-a', fencingToken: firstToken });
     const lostAt = performance.now();
     expect(a.service.isLeader).toBe(false);
 
@@ -134,9 +137,11 @@ describe('LeaderElectionModule against a real kube-apiserver', () => {
     );
     const leader = [a, b].find((app) => app.service.isLeader)!;
     expect(resumed.app).toBe(leader.service.identity);
-    expect(leader.service.term!.fencingToken).toBe(6);
+    expect(leader.service.term!.leaseTransitions).toBe(6);
     const acquiredAgain = leader.jobs.events.filter((event) => event.type === 'acquired').at(-1)!;
-    expect(acquiredAgain.fencingToken).toBe(6);
+    expect(acquiredAgain.fencingToken).toBe(leader.service.term!.fencingToken);
+    // The thief's write came in between, so the new token is above both the first term's and the thief's.
+    expect(compareFencingTokens(acquiredAgain.fencingToken!, firstToken)).toBeGreaterThan(0);
     // Nothing ran between the loss and the thief's expiry.
     const gap = log.filter((entry) => entry.start > lostAt && entry.start < lostAt + timings.leaseDuration - 600);
     expect(gap).toEqual([]);
@@ -167,7 +172,7 @@ describe('LeaderElectionModule against a real kube-apiserver', () => {
     );
     const handoverMs = performance.now() - closed;
     expect(handoverMs).toBeLessThan(timings.leaseDuration / 2);
-    expect(acquired.fencingToken).toBe(1);
+    expect(acquired.term?.leaseTransitions).toBe(1);
     expect(a.jobs.events.find((event) => event.type === 'lost')).toMatchObject({ reason: 'shutdown' });
     await waitFor(() => log.some((entry) => entry.app === 'drain-b'), 3000, 'b to run the job');
     expect(overlaps(log)).toBe(0);

@@ -9,7 +9,7 @@ export interface CandidateEvent {
   identity: string;
   event: 'candidate' | 'started' | 'stopped' | 'new-leader' | 'exited' | 'follower-mode' | 'error';
   at: bigint;
-  token?: number;
+  token?: string;
   reason?: string;
 }
 
@@ -66,11 +66,11 @@ export class CandidateFleet {
    * Terms as [start, end) intervals on CLOCK_MONOTONIC. A term of a killed
    * process ends at the kill time passed in `killedAt`.
    */
-  terms(killedAt: Map<string, bigint> = new Map()): { identity: string; start: bigint; end: bigint; token: number }[] {
-    const terms: { identity: string; start: bigint; end: bigint; token: number }[] = [];
-    const open = new Map<string, { start: bigint; token: number }>();
+  terms(killedAt: Map<string, bigint> = new Map()): { identity: string; start: bigint; end: bigint; token: string }[] {
+    const terms: { identity: string; start: bigint; end: bigint; token: string }[] = [];
+    const open = new Map<string, { start: bigint; token: string }>();
     for (const event of this.events) {
-      if (event.event === 'started') open.set(event.identity, { start: event.at, token: event.token ?? -1 });
+      if (event.event === 'started') open.set(event.identity, { start: event.at, token: event.token ?? '-1' });
       if (event.event === 'stopped' && open.has(event.identity)) {
         const { start, token } = open.get(event.identity)!;
         terms.push({ identity: event.identity, start, end: event.at, token });
