@@ -13,6 +13,7 @@ export const LEADER_ELECTION_METRIC_NAMES = [
   'leader_election_errors_total',
   'leader_election_last_renew_timestamp_seconds',
   'leader_election_follower_watching',
+  'leader_election_fencing_scheme',
 ] as const;
 
 /** One of {@link LEADER_ELECTION_METRIC_NAMES}. */
@@ -103,6 +104,11 @@ const DEFINITIONS: Record<LeaderElectionMetricName, Definition> = {
     help: '1 while this replica follows the lease with a watch, 0 while it polls (watch impossible or reconnecting).',
     labelNames: LEASE_LABELS,
   },
+  leader_election_fencing_scheme: {
+    kind: 'Gauge',
+    help: "1 for the scheme of the fencing tokens of this replica's latest term (resource-version, or the lease-transitions fallback).",
+    labelNames: [...LEASE_LABELS, 'scheme'],
+  },
 };
 
 /**
@@ -190,6 +196,12 @@ export class LeaderElectionMetrics {
         this.gauge('leader_election_is_leader').set({ ...lease, identity: this.elector.identity }, 1);
         this.counter('leader_election_promoted_total').inc(lease);
         this.gauge('leader_election_last_renew_timestamp_seconds').set(lease, now);
+        for (const scheme of ['resource-version', 'lease-transitions']) {
+          this.gauge('leader_election_fencing_scheme').set(
+            { ...lease, scheme },
+            scheme === event.term.fencingScheme ? 1 : 0,
+          );
+        }
         break;
       case 'stopped-leading':
         this.gauge('leader_election_master_status').set({ name: lease.lease, ...lease }, 0);

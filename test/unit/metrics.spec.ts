@@ -46,6 +46,7 @@ const EXPECTED_LABELS: Record<LeaderElectionMetricName, string[]> = {
   leader_election_errors_total: ['lease', 'namespace', 'operation', 'reason'],
   leader_election_last_renew_timestamp_seconds: ['lease', 'namespace'],
   leader_election_follower_watching: ['lease', 'namespace'],
+  leader_election_fencing_scheme: ['lease', 'namespace', 'scheme'],
 };
 const EXPECTED_TYPES: Record<LeaderElectionMetricName, string> = {
   leader_election_master_status: 'gauge',
@@ -58,6 +59,7 @@ const EXPECTED_TYPES: Record<LeaderElectionMetricName, string> = {
   leader_election_errors_total: 'counter',
   leader_election_last_renew_timestamp_seconds: 'gauge',
   leader_election_follower_watching: 'gauge',
+  leader_election_fencing_scheme: 'gauge',
 };
 
 type Labels = Record<string, string | number>;
@@ -135,6 +137,7 @@ const key = {
     series('leader_election_errors_total', { ...lease, operation, reason }),
   lastRenew: series('leader_election_last_renew_timestamp_seconds', lease),
   watching: series('leader_election_follower_watching', lease),
+  scheme: (scheme: string) => series('leader_election_fencing_scheme', { ...lease, scheme }),
 };
 
 const running: Array<{ elector: LeaderElector; clock: FakeClock; metrics: LeaderElectionMetrics }> = [];
@@ -217,7 +220,7 @@ async function setup(
 }
 
 describe('metric definitions', () => {
-  it('registers exactly the ten metrics, with their types and exact, bounded label names', async () => {
+  it('registers exactly the eleven metrics, with their types and exact, bounded label names', async () => {
     const { registry } = await setup();
     const registered = (registry.getMetricsAsArray() as unknown as MetricObject[]).map((metric) => metric.name);
     expect(registered.sort()).toEqual([...LEADER_ELECTION_METRIC_NAMES].sort());
@@ -252,6 +255,7 @@ describe('metric definitions', () => {
       name: new Set([LEASE]),
       namespace: new Set([NAMESPACE]),
       identity: new Set(['me']),
+      scheme: new Set(['resource-version', 'lease-transitions']),
       reason: new Set([
         'stolen',
         'renew-failed',
@@ -363,6 +367,8 @@ describe('acquire and renew', () => {
       [key.isLeader()]: 1,
       [key.lastRenew]: wallSeconds(),
       [key.newLeader]: 1,
+      [key.scheme('resource-version')]: 1,
+      [key.scheme('lease-transitions')]: 0,
     });
   });
 
