@@ -51,6 +51,8 @@ export class Network {
   /** Requests per node whose answer was not a clean one (fault, abort, timeout). */
   readonly faulted = new Map<number, number>();
   private readonly crashed = new Set<number>();
+  /** A GC pause of this length hits the node right when its next successful write answer arrives. */
+  readonly pauseOnAnswer = new Map<number, number>();
   private readonly closers = new Map<number, Set<() => void>>();
 
   constructor(
@@ -320,7 +322,15 @@ export class FaultyLeaseLock implements LeaseLock {
           if ('error' in result) {
             if (fate.kind === 'error') net.countFault(node);
             reject(result.error);
-          } else resolve(result.value);
+            return;
+          }
+          const pause = verb === 'get' || !net.faulty ? undefined : net.pauseOnAnswer.get(node);
+          if (pause === undefined) return resolve(result.value);
+          // The answer is in, but the process freezes before its continuation runs.
+          net.pauseOnAnswer.delete(node);
+          this.log(`GC pause of ${pause.toFixed(0)}ms as the ${verb} answer arrives`);
+          scheduler.stall(node, scheduler.now + pause);
+          scheduler.after(0, node, `${verb} answer after pause`, () => resolve(result.value));
         });
       });
     });

@@ -18,7 +18,7 @@ export type Fault =
   | { at: number; kind: 'crash' | 'restart'; slot: number }
   | { at: number; kind: 'stop'; slot: number; drainMs: number }
   /** `span` in [0, 1] scales the fault's duration (see world.ts). */
-  | { at: number; kind: 'stall' | 'partition' | 'forbid-watch'; slot: number; span: number }
+  | { at: number; kind: 'stall' | 'partition' | 'forbid-watch' | 'pause-on-answer'; slot: number; span: number }
   | { at: number; kind: 'close-watches'; span: number }
   | { at: number; kind: 'outside-write'; variant: 'touch' | 'intruder' | 'malformed' }
   | { at: number; kind: 'delete' }

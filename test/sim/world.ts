@@ -346,6 +346,9 @@ export class World {
         this.trace.add(node.identity, `STALL until ${until(fault.span ** 2 * 2.5 * leaseDuration).toFixed(1)}`);
         scheduler.stall(node.id, until(fault.span ** 2 * 2.5 * leaseDuration));
         return;
+      case 'pause-on-answer':
+        if (node) net.pauseOnAnswer.set(node.id, Math.min(fault.span * 2 * leaseDuration, scenario.faultMs));
+        return;
       case 'partition':
         if (!node) return;
         this.trace.add(node.identity, `PARTITION until ${until(fault.span * 1.5 * leaseDuration).toFixed(1)}`);
