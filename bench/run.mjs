@@ -35,7 +35,7 @@ const TIMINGS = {
   default: { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 },
   short: { leaseDuration: 4_000, renewDeadline: 2_000, retryPeriod: 500 },
 };
-const SCENARIOS = ['graceful', 'crash', 'steady', 'scale', 'isleader'];
+const SCENARIOS = ['graceful', 'crash', 'steady', 'scale', 'isleader', 'deadline'];
 
 // ------------------------------------------------------------- options
 
@@ -53,6 +53,7 @@ const { values: flags } = parseArgs({
     scale: { type: 'string' },
     'scale-window': { type: 'string' },
     'isleader-iterations': { type: 'string' },
+    'deadline-terms': { type: 'string' },
     'max-minutes': { type: 'string' },
     out: { type: 'string' },
     gate: { type: 'boolean' },
@@ -75,6 +76,7 @@ if (flags.help) {
   --scale N                   candidates on one Lease in the scale scenario (50)
   --scale-window SECONDS      request-counting window of the scale scenario (60; quick 10)
   --isleader-iterations N     isLeader calls per timed run (5000000)
+  --deadline-terms N          terms measured for the lateness of a term's end after its renew deadline (400; quick 120)
   --max-minutes M             stop starting trials after M minutes (45; quick 10)
   --out FILE                  JSON result file (bench/results/latest.json)
   --gate / --no-gate          exit 1 if ours is slower on graceful handover or busier per follower (quick: on)
@@ -100,6 +102,7 @@ const options = {
   scale: int(flags.scale, 50),
   scaleWindowSeconds: int(flags['scale-window'], quick ? 10 : 60),
   isLeaderIterations: int(flags['isleader-iterations'], 5_000_000),
+  deadlineTerms: int(flags['deadline-terms'], quick ? 120 : 400),
   maxMinutes: int(flags['max-minutes'], quick ? 10 : 45),
   out: flags.out ?? join(here, 'results', 'latest.json'),
   gate: flags['no-gate'] ? false : (flags.gate ?? quick),
@@ -184,12 +187,13 @@ const results = {
   steady: {},
   scale: {},
   isLeader: {},
+  deadline: {},
   /** Trials that failed, or graceful handovers slower than leaseDuration, with their evidence. */
   anomalies: [],
 };
 
 /**
- * Copies dist/ and the two scripts that import it into bench/results/.build-<pid>/, keeping their relative layout
+ * Copies dist/ and the scripts that import it into bench/results/.build-<pid>/, keeping their relative layout
  * (so `../../dist/index.js` and the node_modules lookup still resolve). A test run or a parallel session that
  * rebuilds dist/ during a long benchmark then cannot change our implementation between trials.
  */
@@ -202,7 +206,12 @@ function snapshotBuild() {
   if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   const dir = join(results, `.build-${process.pid}`);
   cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  for (const file of ['test/support/candidate-process.mjs', 'bench/isleader-cost.mjs', 'bench/rss-cost.mjs']) {
+  for (const file of [
+    'test/support/candidate-process.mjs',
+    'bench/isleader-cost.mjs',
+    'bench/rss-cost.mjs',
+    'bench/term-deadline-lateness.mjs',
+  ]) {
     cpSync(join(root, file), join(dir, file));
   }
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -548,6 +557,24 @@ function isLeaderScenario() {
   };
 }
 
+/**
+ * Ours only: how late `stopped-leading` and the term signal's abort come after the renew deadline, on the real clock,
+ * with nothing reading isLeader/term after the term starts (bench/term-deadline-lateness.mjs, in its own process).
+ */
+function deadlineScenario() {
+  const terms = options.deadlineTerms;
+  log(`term deadline lateness: ${terms} terms ended by renew-failed, real clock`);
+  const result = spawnSync(
+    process.execPath,
+    [join(build.dir, 'bench', 'term-deadline-lateness.mjs'), '--terms', String(terms)],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
+  const last = result.stdout?.trim().split('\n').pop();
+  if (!last) throw new Error(`term-deadline-lateness.mjs failed: ${result.stderr}`);
+  results.deadline = JSON.parse(last);
+  if (result.status !== 0) log(`term-deadline-lateness.mjs exited ${result.status}: ${result.stderr}`);
+}
+
 // ---------------------------------------------------------------- main
 
 let exitCode = 0;
@@ -557,6 +584,7 @@ try {
   if (options.scenarios.includes('crash')) await latencyScenario('crash', 'SIGKILL', options.crashTrials);
   if (options.scenarios.includes('scale')) await scaleScenario();
   if (options.scenarios.includes('isleader')) isLeaderScenario();
+  if (options.scenarios.includes('deadline')) deadlineScenario();
 } catch (error) {
   log(`failed: ${error.stack ?? error}`);
   exitCode = 2;
@@ -679,6 +707,24 @@ function report() {
       row('with LeaderElectionModule (standalone, leading)', results.isLeader.rssMiB.with.p50, undefined, 1);
       row('added by the package', results.isLeader.rssMiB.addedMedian, undefined, 1);
     }
+  }
+  if (results.deadline.stoppedLeading) {
+    const d = results.deadline;
+    const t = d.timings;
+    heading(
+      `term end after its renew deadline, ours only [${d.stoppedLeading.n} terms, ${d.electors} electors, ` +
+        `${t.leaseDuration}/${t.renewDeadline}/${t.retryPeriod} ms, real clock; target p99 <= ${d.targetP99Ms} ms]`,
+    );
+    for (const [key, label] of [
+      ['stoppedLeading', 'stopped-leading'],
+      ['abort', 'term signal abort'],
+      ['controlTimer', 'control: bare setTimeout, same deadline'],
+    ]) {
+      for (const p of ['p50', 'p99', 'max']) row(`${label} ${p} ms late`, d[key][p], undefined, 2);
+    }
+    const early = `${d.stoppedLeading.early} / ${d.stoppedLeadingVsElectorSendTime.early}`;
+    rows.push(['  stopped-leading early, count (vs wrapper / elector send time)', early, '-', '-']);
+    if (!d.complete) heading(`  INCOMPLETE: fewer than ${d.termsWanted} terms ended by renew-failed`);
   }
 
   const { meta } = results;
