@@ -35,14 +35,92 @@ export function readJsonLines(path) {
   return records;
 }
 
-/** Reads a kept run directory: events/<identity>.jsonl, timeline.jsonl and run.json. */
+/** Reads a kept run directory: events/<identity>.jsonl, timeline.jsonl, probes.jsonl (if any) and run.json. */
 export function loadRun(dir) {
   const events = new Map();
   for (const file of readdirSync(join(dir, 'events'))) {
     if (file.endsWith('.jsonl')) events.set(file.slice(0, -'.jsonl'.length), readJsonLines(join(dir, 'events', file)));
   }
   const run = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
-  return { events, timeline: readJsonLines(join(dir, 'timeline.jsonl')), ...run };
+  const probesPath = join(dir, 'probes.jsonl');
+  const probes = existsSync(probesPath) ? readJsonLines(probesPath) : undefined;
+  return { events, timeline: readJsonLines(join(dir, 'timeline.jsonl')), probes, ...run };
+}
+
+/** 503s (or no answer) from a replica this soon after its launch are boot noise, not a verdict. */
+export const PROBE_STARTUP_GRACE_MS = 3000;
+
+/**
+ * Health probes (`/health/live` and `/health/ready`, sent by run.mjs to every replica that is running and not
+ * frozen). Counts per replica and path: sent, 200s, 503s by reason, no answers. A replica the checker sees as
+ * healthy must answer 200 on `/health/live`: outages (partitions, latency, apiserver restarts, blackholes) are
+ * not wedges, and the elector keeps making attempts that time out. Healthy means: past its startup grace, not
+ * stopping (no SIGTERM/SIGKILL yet), and not frozen at any moment of the probe nor within renewDeadline + slack
+ * of waking (a woken process may answer before its overdue timers have run). `/health/ready` is recorded, not
+ * asserted. There is no wedge fault, so "a wedged replica answers 200" is not checked here (unit tests cover it).
+ */
+function checkProbes({ probes, lives, timings, slackMs, violation }) {
+  const postWakeGrace = fromMs(timings.renewDeadline + slackMs);
+  const startupGrace = fromMs(PROBE_STARTUP_GRACE_MS);
+  const blank = () => ({
+    sent: 0,
+    ok: 0,
+    down: 0,
+    noAnswer: 0,
+    excused: { frozen: 0, startup: 0, stopping: 0 },
+    downReasons: {},
+  });
+  const byReplica = {};
+  const totals = { live: blank(), ready: blank() };
+  const firstAnswer = new Map();
+  for (const probe of probes) {
+    if (probe.status !== null && probe.status !== undefined) {
+      const seen = firstAnswer.get(probe.identity);
+      if (seen === undefined || probe.at < seen) firstAnswer.set(probe.identity, probe.at);
+    }
+  }
+  const ordered = [...probes].sort((a, b) => (a.sentAt < b.sentAt ? -1 : a.sentAt > b.sentAt ? 1 : 0));
+  for (const probe of ordered) {
+    const path = probe.path === 'ready' ? 'ready' : 'live';
+    const counts = [(byReplica[probe.identity] ??= { live: blank(), ready: blank() })[path], totals[path]];
+    const state = lives.get(probe.identity);
+    const launchedAt = state?.launchedAt ?? 0n;
+    const stoppedAt = state?.stoppedAt ?? null;
+    const frozen = (state?.freezes ?? []).some(
+      (freeze) => freeze.from < probe.at && (freeze.to ?? probe.at) + postWakeGrace > probe.sentAt,
+    );
+    const excuse =
+      stoppedAt !== null && probe.at >= stoppedAt
+        ? 'stopping'
+        : frozen
+          ? 'frozen'
+          : probe.sentAt < launchedAt + startupGrace ||
+              (probe.status == null && !(firstAnswer.get(probe.identity) < probe.sentAt))
+            ? 'startup'
+            : null;
+    for (const count of counts) {
+      count.sent++;
+      if (probe.status === 200) count.ok++;
+      else if (excuse) count.excused[excuse]++;
+      else if (probe.status == null) count.noAnswer++;
+      else count.down++;
+      if (probe.status != null && probe.status !== 200) {
+        // Durations vary from probe to probe; group by the rest of the message.
+        const text = (probe.reason ?? '(no reason)').replace(/\d+(\.\d+)?(ms|s)\b/g, 'N$2').slice(0, 120);
+        const reason = `${probe.status} ${text}`;
+        count.downReasons[reason] = (count.downReasons[reason] ?? 0) + 1;
+      }
+    }
+    if (path === 'live' && probe.status != null && probe.status !== 200 && !excuse) {
+      violation(
+        'liveness-down',
+        `${probe.identity} answered ${probe.status} on /health/live while running and not frozen` +
+          ` (${ms(probe.sentAt - launchedAt).toFixed(0)}ms after launch; state ${probe.state ?? '?'}, mode ${probe.mode ?? '?'}): ${probe.reason ?? '(no reason)'}`,
+        { identity: probe.identity, atMs: ms(probe.sentAt) },
+      );
+    }
+  }
+  return { ...totals, byReplica, startupGraceMs: PROBE_STARTUP_GRACE_MS, postWakeGraceMs: ms(postWakeGrace) };
 }
 
 function byStart(a, b) {
@@ -88,16 +166,28 @@ export function checkRun(run) {
   const endAt = run.endAt ?? timeline.reduce((max, record) => (record.at > max ? record.at : max), 0n);
 
   // ------------------------------------------------ what happened to each process
-  const lives = new Map(); // identity -> { killedAt, exitedAt, exit, freezes: [{from, to}] }
+  // identity -> { launchedAt, killedAt, stoppedAt (first SIGTERM or SIGKILL), exitedAt, exit, freezes: [{from, to}] }
+  const lives = new Map();
   const life = (identity) => {
-    if (!lives.has(identity)) lives.set(identity, { killedAt: null, exitedAt: null, exit: null, freezes: [] });
+    if (!lives.has(identity)) {
+      lives.set(identity, {
+        launchedAt: null,
+        killedAt: null,
+        stoppedAt: null,
+        exitedAt: null,
+        exit: null,
+        freezes: [],
+      });
+    }
     return lives.get(identity);
   };
   for (const record of timeline) {
-    if (record.kind === 'launch') life(record.identity);
+    if (record.kind === 'launch') life(record.identity).launchedAt ??= record.at;
     if (record.kind === 'signal') {
       const state = life(record.identity);
       if (record.signal === 'SIGKILL' && state.killedAt === null) state.killedAt = record.at;
+      if ((record.signal === 'SIGKILL' || record.signal === 'SIGTERM') && state.stoppedAt === null)
+        state.stoppedAt = record.at;
       if (record.signal === 'SIGSTOP') state.freezes.push({ from: record.at, to: null });
       if (record.signal === 'SIGCONT') {
         const open = state.freezes.find((freeze) => freeze.to === null);
@@ -396,6 +486,8 @@ export function checkRun(run) {
     }
   }
 
+  const health = run.probes ? checkProbes({ probes: run.probes, lives, timings, slackMs, violation }) : null;
+
   // Problems the harness noticed itself (a shutdown that hung, a replica that never took part, ...).
   for (const problem of timeline.filter((record) => record.kind === 'problem')) {
     violation(problem.problem, problem.message);
@@ -431,6 +523,7 @@ export function checkRun(run) {
     leaderOnlyExecutions: work.length,
     leaderOnlyExecutionsAborted: abortedWork,
     naiveWork,
+    health,
     recoveryBoundMs,
     worstRecovery: worst
       ? {
@@ -552,6 +645,73 @@ export function selfTest() {
     },
   ];
   const failures = [];
+  // Health probes: a frozen leader (2000..5000), an outage is no excuse.
+  const probe = (identity, path, sent, answered, status, reason) => ({
+    identity,
+    path,
+    sentAt: at(sent),
+    at: at(answered),
+    status,
+    ...(reason ? { reason } : {}),
+  });
+  const probed = (probes) =>
+    checkRun({
+      events: new Map([
+        ['a', [event('term-start', 1000, { token: 1 }), event('term-end', 5001, { token: 1 })]],
+        ['b', [event('term-start', 4100, { token: 2 })]],
+      ]),
+      timeline: [
+        launch('a'),
+        launch('b'),
+        { kind: 'signal', identity: 'a', signal: 'SIGSTOP', at: at(2000) },
+        { kind: 'signal', identity: 'a', signal: 'SIGCONT', at: at(5000) },
+        { kind: 'signal', identity: 'b', signal: 'SIGTERM', at: at(9000) },
+      ],
+      probes,
+      timings,
+      slackMs: 300,
+      endAt: at(100_000),
+    });
+  const excusedProbes = [
+    probe('a', 'live', 500, 510, 503, 'booting'), // startup grace
+    probe('a', 'live', 1000, 3000, null), // in flight at the freeze: no answer, excused
+    probe('a', 'live', 5010, 5020, 503, 'election loop wedged: its next attempt was due 2.1s ago and never ran'), // just woken
+    probe('a', 'live', 7000, 7010, 200),
+    probe('a', 'ready', 7010, 7020, 503, 'forbidden'), // readiness is recorded, not asserted
+    probe('b', 'live', 3500, 3510, 200),
+    probe('b', 'live', 6500, 8500, null), // not frozen: a no-answer to report
+    probe('b', 'live', 8999, 9001, 503, 'stopping'), // answered after SIGTERM
+  ];
+  const clean = probed(excusedProbes);
+  const healthCounts = clean.health?.live;
+  if (
+    clean.violations.length > 0 ||
+    healthCounts?.sent !== 7 ||
+    healthCounts.ok !== 2 ||
+    healthCounts.noAnswer !== 1 ||
+    healthCounts.down !== 0 ||
+    healthCounts.excused.frozen !== 2 ||
+    healthCounts.excused.startup !== 1 ||
+    healthCounts.excused.stopping !== 1 ||
+    clean.health.ready.downReasons['503 forbidden'] !== 1 ||
+    clean.health.live.downReasons['503 election loop wedged: its next attempt was due Ns ago and never ran'] !== 1 ||
+    clean.health.byReplica.b.live.noAnswer !== 1
+  ) {
+    failures.push(
+      `health probes: expected no violation and 7 live probes (2 ok, 1 no answer, 4 excused), got ${JSON.stringify({ violations: clean.violations, health: clean.health })}`,
+    );
+  }
+  // Planted: a 503 on /health/live from a healthy replica (b, during an outage elsewhere) is a violation.
+  const planted = probed([
+    ...excusedProbes,
+    probe('b', 'live', 6000, 6010, 503, 'election loop wedged: neither attempting nor waiting for 1.2s'),
+  ]);
+  const plantedKinds = [...new Set(planted.violations.map((item) => item.kind))];
+  if (plantedKinds.join() !== 'liveness-down' || planted.health.byReplica.b.live.down !== 1) {
+    failures.push(
+      `health probes: a planted /health/live 503 from a healthy replica: expected [liveness-down], got [${plantedKinds}]`,
+    );
+  }
   for (const { name, expect, result } of cases) {
     const found = [...new Set(result.violations.map((item) => item.kind))].sort();
     if (found.join() !== expect.join()) failures.push(`${name}: expected [${expect}], got [${found}]`);

@@ -180,6 +180,14 @@ function record(entry) {
   return entry;
 }
 writeFileSync(join(runDir, 'run.json'), serialize({ seed, timings, slackMs, replicas: replicaCount }));
+// Health probes (see probeLoop); checked by checker.mjs.
+const probesPath = join(runDir, 'probes.jsonl');
+writeFileSync(probesPath, '');
+const probes = [];
+function recordProbe(entry) {
+  probes.push(entry);
+  appendFileSync(probesPath, `${serialize(entry)}\n`);
+}
 
 /** Snapshot of the built package and sample, so a rebuild during a long soak cannot change the replicas under test. */
 function snapshotApp() {
@@ -312,6 +320,7 @@ async function launch(slot) {
   replicas.set(identity, replica);
   record({ kind: 'launch', identity, slot, pid: child.pid, at: now() });
   writePids();
+  void probeLoop(replica);
   return replica;
 }
 
@@ -417,6 +426,61 @@ async function scrapeMetrics(replica) {
   } catch {
     // starting, frozen or gone: keep the last scrape
   }
+}
+
+// ---------------------------------------------------------- health probes
+
+const PROBE_TIMEOUT_MS = 2000;
+let probing = true;
+
+/** One GET of /health/<path>: status and the leader-election indicator's details (null status: no answer). */
+async function probe(replica, path) {
+  const sentAt = now();
+  const entry = { identity: replica.identity, path, sentAt };
+  try {
+    const response = await fetch(`http://127.0.0.1:${replica.port}/health/${path}`, {
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
+    const text = await response.text();
+    entry.status = response.status;
+    try {
+      const body = JSON.parse(text);
+      const details = body.details?.['leader-election'] ?? body.error?.['leader-election'] ?? {};
+      for (const key of ['status', 'reason', 'mode', 'state', 'isLeader']) {
+        if (details[key] !== undefined) entry[key === 'status' ? 'indicator' : key] = details[key];
+      }
+    } catch {
+      entry.reason = `unparsable body: ${text.slice(0, 120)}`;
+    }
+  } catch (error) {
+    entry.status = null;
+    entry.error = error.name === 'TimeoutError' ? 'timeout' : (error.cause?.code ?? error.name);
+  }
+  entry.at = now();
+  recordProbe(entry);
+}
+
+/**
+ * Probes /health/live, then /health/ready, on this replica every 250–500 ms while it runs. A frozen replica is
+ * skipped (it cannot answer); so is one that is being stopped. The jitter comes from Math.random, not the seeded
+ * PRNG, so probing cannot change the fault schedule of a seed.
+ */
+async function probeLoop(replica) {
+  while (probing && !cleaning && !replica.exited && replica.expectedExit === null) {
+    if (!replica.frozen) {
+      await probe(replica, 'live');
+      if (!replica.frozen && !replica.exited) await probe(replica, 'ready');
+    }
+    await sleep(250 + Math.random() * 250);
+  }
+}
+
+/** One line of probe counts for the summary. */
+function formatProbeCounts(counts) {
+  return (
+    `${counts.sent} sent, ${counts.ok} × 200, ${counts.down} × non-200, ${counts.noAnswer} no answer` +
+    ` (not counted as failures: ${counts.excused.frozen} frozen or just woken, ${counts.excused.startup} starting, ${counts.excused.stopping} stopping)`
+  );
 }
 
 // ------------------------------------------------------------- the Lease
@@ -916,6 +980,26 @@ function formatSummary(summary) {
         .join(', ') || 'none'
     }`,
   );
+  if (check.health) {
+    const reasons = (counts) =>
+      Object.entries(counts.downReasons)
+        .sort((a, b) => b[1] - a[1])
+        .map(([reason, count]) => `${count} × ${reason}`)
+        .join('; ') || 'none';
+    lines.push(
+      `  health probes (every 250–500 ms while running and not frozen; a non-200 within ${check.health.startupGraceMs} ms of launch or ${check.health.postWakeGraceMs} ms of SIGCONT is excused):`,
+    );
+    lines.push(`    /health/live:  ${formatProbeCounts(check.health.live)}`);
+    lines.push(`      non-200 answers: ${reasons(check.health.live)}`);
+    lines.push(`    /health/ready: ${formatProbeCounts(check.health.ready)}`);
+    lines.push(`      non-200 answers: ${reasons(check.health.ready)}`);
+    for (const [identity, counts] of Object.entries(check.health.byReplica)) {
+      const short = (c) => `${c.sent}/${c.ok}/${c.down}/${c.noAnswer}`;
+      lines.push(
+        `    ${identity.padEnd(6)} live ${short(counts.live)}, ready ${short(counts.ready)} (sent/200/non-200/no answer)`,
+      );
+    }
+  }
   lines.push(`  crashes (unexpected exits): ${summary.crashes}`);
   if (check.violations.length === 0) lines.push('  violations: none');
   else {
@@ -998,6 +1082,7 @@ try {
   // Final scrape, then a graceful stop of everyone (stragglers are killed).
   await waitForStableLeader(recoveryBoundMs * 4);
   clearInterval(scraper);
+  probing = false;
   await Promise.all(liveReplicas().map((replica) => scrapeMetrics(replica)));
   for (const replica of liveReplicas()) signal(replica, 'SIGTERM');
   await Promise.race([Promise.all(liveReplicas().map((replica) => replica.exitedPromise)), sleep(15_000)]);
@@ -1015,7 +1100,7 @@ try {
   pollAll();
 
   const events = new Map([...replicas.values()].map((replica) => [replica.identity, replica.tail.events]));
-  const check = checkRun({ events, timeline, timings, slackMs, endAt });
+  const check = checkRun({ events, timeline, probes, timings, slackMs, endAt });
   // Crash markers in replica output that did not kill the process.
   for (const replica of replicas.values()) {
     const output = readFileSync(join(runDir, 'logs', `${replica.identity}.log`), 'utf8');

@@ -8,6 +8,14 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const MINUTES = 2.5;
 
+interface ProbeCounts {
+  sent: number;
+  ok: number;
+  down: number;
+  noAnswer: number;
+  downReasons: Record<string, number>;
+}
+
 interface ChaosSummary {
   seed: number;
   faultTypes: string[];
@@ -23,6 +31,11 @@ interface ChaosSummary {
     maxWorkOverlapMs: number;
     leaderOnlyExecutions: number;
     naiveWork: { executions: number; overlapping: number; maxOverlapMs: number; totalOverlapMs: number };
+    health: {
+      live: ProbeCounts;
+      ready: ProbeCounts;
+      byReplica: Record<string, { live: ProbeCounts; ready: ProbeCounts }>;
+    } | null;
     recoveryBoundMs: number;
     worstRecovery: { ms: number; timesLeaseDuration: number; fault: string } | null;
   };
@@ -44,7 +57,7 @@ describe('chaos: kills, freezes, partitions, latency, apiserver restarts and mal
   });
 
   it(
-    'never two leaders, never two leader-only executions at once, fencing tokens increase, a leader returns in time',
+    'never two leaders, never two leader-only executions at once, fencing tokens increase, a leader returns in time, liveness stays up',
     async () => {
       const seed = process.env.CHAOS_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
       process.stderr.write(`[chaos] seed ${seed} (replay: npm run chaos -- --minutes ${MINUTES} --seed ${seed})\n`);
@@ -79,6 +92,12 @@ describe('chaos: kills, freezes, partitions, latency, apiserver restarts and mal
       expect(summary.check.leaderOnlyExecutions).toBeGreaterThan(0);
       // The naive job ran and was measured; its overlap is reported, not asserted (it depends on the faults drawn).
       expect(summary.check.naiveWork.executions).toBeGreaterThan(0);
+      // Every replica was probed; a /health/live 503 from a healthy replica is a violation (checked above).
+      expect(summary.check.health).not.toBeNull();
+      expect(summary.check.health!.live.ok).toBeGreaterThan(0);
+      expect(summary.check.health!.ready.sent).toBeGreaterThan(0);
+      expect(summary.check.health!.live.down).toBe(0);
+      expect(Object.keys(summary.check.health!.byReplica).length).toBeGreaterThanOrEqual(5);
       expect(summary.check.worstRecovery).not.toBeNull();
       expect(summary.check.worstRecovery!.ms).toBeLessThanOrEqual(summary.check.recoveryBoundMs);
       expect(summary.crashes).toBe(0);
