@@ -38,8 +38,8 @@ const report = await hunt({
   runs,
   seed,
   ...(typeof args.path === 'string' ? { path: args.path } : {}),
-  maxFaultMs: integer(args['max-fault-ms'], 600_000),
-  maxFaults: integer(args['max-faults'], 60),
+  maxFaultMs: integer(args['max-fault-ms'], 180_000),
+  maxFaults: integer(args['max-faults'], 40),
   loggerFaults: args['logger-faults'] === true,
   traceLines: integer(args.trace, 120),
   onRun: () => {

@@ -44,6 +44,10 @@ export class Network {
   closeWatchesUntil = 0;
   private readonly forbiddenUntil = new Map<number, number>();
   private readonly partitionedUntil = new Map<number, number>();
+  /** Outside deletions so far; a write remembers the one it was sent in. */
+  epoch = 0;
+  /** Whether the server declares its resourceVersions comparable (Kubernetes >= 1.35). */
+  comparableVersions = true;
   /** Open watches per node. */
   readonly openWatches = new Map<number, number>();
   /** Global times of watch opens per node, for the backoff check. */
@@ -61,7 +65,7 @@ export class Network {
     readonly rates: FaultRates,
     readonly requestTimeout: number,
     /** Called when a node receives the success answer of a write it sent at local time `sentAt`. */
-    readonly onWriteAnswered: (node: number, sentAt: number) => void,
+    readonly onWriteAnswered: (node: number, sentAt: number, epoch: number) => void,
   ) {}
 
   forbidWatch(node: number, until: number): void {
@@ -164,6 +168,10 @@ export class FaultyLeaseLock implements LeaseLock {
       if (written === 'conflict') return { error: new LeaseConflictError('lease was modified', { status: 409 }) };
       return { value: this.toRead(written) };
     });
+  }
+
+  resourceVersionsComparable(signal: AbortSignal): Promise<boolean> {
+    return this.request('discovery', signal, () => ({ value: this.net.comparableVersions }));
   }
 
   readonly watch = (
@@ -280,8 +288,9 @@ export class FaultyLeaseLock implements LeaseLock {
     signal: AbortSignal,
     serve: () => Served<LeaseSnapshot>,
   ): Promise<LeaseSnapshot> {
+    const epoch = this.net.epoch;
     return this.request(verb, signal, serve).then((written) => {
-      this.net.onWriteAnswered(this.node, sentAt);
+      this.net.onWriteAnswered(this.node, sentAt, epoch);
       return written;
     });
   }

@@ -11,6 +11,8 @@ export interface NodeView {
   readonly crashed: boolean;
   /** Local send time of the last write whose success answer this node received. */
   readonly lastWriteSentAt: number;
+  /** Outside deletions before that write was sent. */
+  readonly lastWriteEpoch: number;
   /** Global time at which `stop()` resolved, or null. */
   readonly stopResolvedAt: number | null;
 }
@@ -20,7 +22,7 @@ export interface TermRecord {
   node: NodeView;
   term: LeadershipTerm;
   token: bigint;
-  /** Outside deletions so far: a deleted Lease restarts the count for candidates that never saw it. */
+  /** Outside deletions before its acquire was sent: a deleted Lease restarts the count for fresh candidates. */
   epoch: number;
   start: number;
   stoppedAt: number | null;
@@ -45,8 +47,7 @@ export class Invariants {
   violation: string | null = null;
   readonly terms: TermRecord[] = [];
   private readonly live = new Map<NodeView, TermRecord>();
-  private epoch = 0;
-  private highestInEpoch: bigint | null = null;
+  private readonly highestInEpoch = new Map<number, bigint>();
   private readonly highestOfNode = new Map<NodeView, bigint>();
   private readonly eventIds = new WeakMap<object, number>();
   private nextEventId = 1;
@@ -119,15 +120,17 @@ export class Invariants {
       );
     }
     const token = tokenOf(term.fencingToken);
-    if (this.highestInEpoch !== null && token <= this.highestInEpoch) {
-      this.fail(`${node.identity}: fencing token ${token} not above ${this.highestInEpoch} of an earlier term`);
+    const epoch = node.lastWriteEpoch;
+    const highest = this.highestInEpoch.get(epoch);
+    if (highest !== undefined && token <= highest) {
+      this.fail(`${node.identity}: fencing token ${token} not above ${highest} of an earlier term`);
     }
     const own = this.highestOfNode.get(node);
     if (own !== undefined && token <= own)
       this.fail(`${node.identity}: fencing token ${token} not above its own ${own}`);
-    this.highestInEpoch = this.highestInEpoch === null || token > this.highestInEpoch ? token : this.highestInEpoch;
+    if (highest === undefined || token > highest) this.highestInEpoch.set(epoch, token);
     this.highestOfNode.set(node, token);
-    const record: TermRecord = { node, term, token, epoch: this.epoch, start: now, stoppedAt: null, abortedAt: null };
+    const record: TermRecord = { node, term, token, epoch, start: now, stoppedAt: null, abortedAt: null };
     this.terms.push(record);
     this.live.set(node, record);
     // As user code would: take the signal at the start and stop work when it aborts.
@@ -140,12 +143,6 @@ export class Invariants {
   leading(node: NodeView): boolean {
     const record = this.live.get(node);
     return record !== undefined && !this.ended(record);
-  }
-
-  /** An outside deletion: later terms of candidates that never saw the count may restart it. */
-  leaseDeleted(): void {
-    this.epoch++;
-    this.highestInEpoch = null;
   }
 
   /** The process died: its user code stops with it. */

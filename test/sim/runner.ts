@@ -55,6 +55,10 @@ export async function hunt(options: HuntOptions): Promise<HuntReport> {
     ...(options.path === undefined ? {} : { path: options.path }),
     endOnFailure: false,
   });
-  if (details.failed) report.failure = fc.defaultReportMessage(details) ?? 'failed';
+  if (details.failed) {
+    const error =
+      details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    report.failure = `${fc.defaultReportMessage(details) ?? 'failed'}\n\n${error}`;
+  }
   return report;
 }

@@ -36,6 +36,7 @@ class SimNode implements NodeView {
   crashed = false;
   stopping = false;
   lastWriteSentAt = Number.NEGATIVE_INFINITY;
+  lastWriteEpoch = 0;
   stopResolvedAt: number | null = null;
   stopOnStart = false;
   rejectNext = false;
@@ -100,10 +101,12 @@ export class World {
     // Rates in [1 - s, 1 + s] keep (1 + s) / (1 - s) below 0.9 of leaseDuration / renewDeadline's margin.
     this.skewBound = Math.min(0.05, (0.9 * (ratio - 1)) / (ratio + 1));
     this.store = new LeaseStore(1000 + (seed % 100_000));
-    this.net = new Network(this.scheduler, this.store, scenario.rates, this.requestTimeout, (id, sentAt) => {
+    this.net = new Network(this.scheduler, this.store, scenario.rates, this.requestTimeout, (id, sentAt, epoch) => {
       const node = this.nodes[id];
-      node.lastWriteSentAt = Math.max(node.lastWriteSentAt, sentAt);
+      if (sentAt >= node.lastWriteSentAt) [node.lastWriteSentAt, node.lastWriteEpoch] = [sentAt, epoch];
     });
+    // Half the worlds are Kubernetes >= 1.35 (comparable resourceVersions), half older.
+    this.net.comparableVersions = seed % 2 === 0;
     this.invariants = new Invariants(this.scheduler, this.net, timing, 5);
     this.slots = Array.from({ length: scenario.nodes }, () => null);
     this.incarnations = Array.from({ length: scenario.nodes }, () => 0);
@@ -370,7 +373,7 @@ export class World {
       case 'delete':
         this.trace.add('world', 'Lease DELETED by an outside writer');
         this.store.delete();
-        this.invariants.leaseDeleted();
+        this.net.epoch++;
         return;
       case 'stop-on-start':
         if (node) node.stopOnStart = true;
