@@ -44,7 +44,7 @@ export class Network {
   closeWatchesUntil = 0;
   private readonly forbiddenUntil = new Map<number, number>();
   private readonly partitionedUntil = new Map<number, number>();
-  /** Outside deletions so far; a write remembers the one it was sent in. */
+  /** Outside deletions so far; a write remembers how many preceded it at the server. */
   epoch = 0;
   /** Whether the server declares its resourceVersions comparable (Kubernetes >= 1.35). */
   comparableVersions = true;
@@ -288,8 +288,13 @@ export class FaultyLeaseLock implements LeaseLock {
     signal: AbortSignal,
     serve: () => Served<LeaseSnapshot>,
   ): Promise<LeaseSnapshot> {
-    const epoch = this.net.epoch;
-    return this.request(verb, signal, serve).then((written) => {
+    // Deletions are counted when the write reaches the server, not when it was sent.
+    let epoch = this.net.epoch;
+    const served = () => {
+      epoch = this.net.epoch;
+      return serve();
+    };
+    return this.request(verb, signal, served).then((written) => {
       this.net.onWriteAnswered(this.node, sentAt, epoch);
       return written;
     });

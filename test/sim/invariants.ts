@@ -11,7 +11,7 @@ export interface NodeView {
   readonly crashed: boolean;
   /** Local send time of the last write whose success answer this node received. */
   readonly lastWriteSentAt: number;
-  /** Outside deletions before that write was sent. */
+  /** Outside deletions before that write reached the server. */
   readonly lastWriteEpoch: number;
   /** Global time at which `stop()` resolved, or null. */
   readonly stopResolvedAt: number | null;
@@ -22,7 +22,7 @@ export interface TermRecord {
   node: NodeView;
   term: LeadershipTerm;
   token: bigint;
-  /** Outside deletions before its acquire was sent: a deleted Lease restarts the count for fresh candidates. */
+  /** Outside deletions before its acquire was applied: a deleted Lease restarts the count for fresh candidates. */
   epoch: number;
   start: number;
   stoppedAt: number | null;
