@@ -244,21 +244,23 @@ export class LeaderElector {
     this.stopRequested = true;
     this.stopController.abort();
     this.endTerm('shutdown');
-    this.clearDeadlineTimer();
     this.setActivity('idle', null);
     if (!this.stopping) {
-      this.stateValue = 'stopped';
       this.stopping = Promise.resolve();
-      this.events.emit({ type: 'elector-stopped' });
-      this.events.clear();
+      this.markStopped();
     }
+  }
+
+  /** The last event: listeners hear `elector-stopped` once, then are dropped. */
+  private markStopped(): void {
+    this.stateValue = 'stopped';
+    this.events.emit({ type: 'elector-stopped' });
+    this.events.clear();
   }
 
   private async doStop(options: StopOptions): Promise<void> {
     if (this.stateValue === 'idle') {
-      this.stateValue = 'stopped';
-      this.events.emit({ type: 'elector-stopped' });
-      this.events.clear();
+      this.markStopped();
       return;
     }
     // A term whose renew deadline already passed (a stall nobody noticed yet) ended by that deadline, not by stop.
@@ -294,10 +296,7 @@ export class LeaderElector {
     const watchEnded = new AbortController();
     await Promise.race([this.watching, sleep(clock, requestTimeout, watchEnded.signal)]);
     watchEnded.abort();
-    this.clearDeadlineTimer();
-    this.stateValue = 'stopped';
-    this.events.emit({ type: 'elector-stopped' });
-    this.events.clear();
+    this.markStopped();
   }
 
   // ---------------------------------------------------------------- loops
@@ -668,13 +667,15 @@ export class LeaderElector {
   private beginTerm(): boolean {
     const { clock, renewDeadline, lock, logger } = this.options;
     const written = this.lastWrite;
-    const stillOurs = written !== null && this.observed?.record.holderIdentity === this.identity;
-    if (!stillOurs || clock.now() >= this.lastRenewSentAt + renewDeadline) {
+    if (written === null || this.observed?.record.holderIdentity !== this.identity) {
+      logger.debug?.(`acquired ${lock.describe()}, but a newer record names someone else; not starting a term`);
+      return false;
+    }
+    if (clock.now() >= this.lastRenewSentAt + renewDeadline) {
       logger.warn(
         `acquired ${lock.describe()} but the answer came ${Math.round(clock.now() - this.lastRenewSentAt)}ms after ` +
           `sending, past renewDeadline (${renewDeadline}ms); not starting a term that may already overlap another`,
       );
-      this.clearDeadlineTimer();
       return false;
     }
     const controller = new AbortController();

@@ -114,6 +114,22 @@ function wedge(elector: LeaderElector, d: ElectorDiagnostics, now: number, toler
   return null;
 }
 
+/** One snapshot of the elector, judged once: the verdicts below share it. */
+function snapshot(elector: LeaderElector) {
+  const now = elector.options.clock.now();
+  const diagnostics = elector.diagnostics;
+  return { now, diagnostics, details: describe(elector, diagnostics, now) };
+}
+
+function liveness(
+  elector: LeaderElector,
+  { now, diagnostics, details }: ReturnType<typeof snapshot>,
+  options: LeaderElectionHealthOptions,
+): LeaderElectionHealth {
+  const reason = wedge(elector, diagnostics, now, options.tolerance ?? elector.options.renewDeadline);
+  return reason === null ? { healthy: true, details } : { healthy: false, reason, details };
+}
+
 /**
  * Liveness: is this process still making the progress it owes? Down only
  * for a wedge or a dead loop, which a restart fixes. Outages and
@@ -123,11 +139,7 @@ export function evaluateElectorLiveness(
   elector: LeaderElector,
   options: LeaderElectionHealthOptions = {},
 ): LeaderElectionHealth {
-  const now = elector.options.clock.now();
-  const diagnostics = elector.diagnostics;
-  const details = describe(elector, diagnostics, now);
-  const reason = wedge(elector, diagnostics, now, options.tolerance ?? elector.options.renewDeadline);
-  return reason === null ? { healthy: true, details } : { healthy: false, reason, details };
+  return liveness(elector, snapshot(elector), options);
 }
 
 /**
@@ -141,11 +153,10 @@ export function evaluateElectorReadiness(
   elector: LeaderElector,
   options: LeaderElectionHealthOptions = {},
 ): LeaderElectionHealth {
-  const live = evaluateElectorLiveness(elector, options);
+  const state = snapshot(elector);
+  const live = liveness(elector, state, options);
   if (!live.healthy) return live;
-  const { details } = live;
-  const diagnostics = elector.diagnostics;
-  const now = elector.options.clock.now();
+  const { now, diagnostics, details } = state;
   const down = (reason: string): LeaderElectionHealth => ({ healthy: false, reason, details });
   const campaigning = diagnostics.state === 'candidate' || diagnostics.state === 'leader';
   const streak = diagnostics.errorStreak;
