@@ -211,6 +211,7 @@ function snapshotBuild() {
     'bench/isleader-cost.mjs',
     'bench/rss-cost.mjs',
     'bench/term-deadline-lateness.mjs',
+    'bench/support.mjs',
   ]) {
     cpSync(join(root, file), join(dir, file));
   }

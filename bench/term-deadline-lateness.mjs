@@ -22,6 +22,7 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { LeaderElector, LeaseUnavailableError, MemoryLeaseLock } from '../dist/elector/index.js';
+import { summarize } from './support.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -175,24 +176,9 @@ const paired = measuredTerms.filter((term) => term.controlAt !== null);
 for (const term of paired) controlLateness.push(term.controlAt - term.deadline);
 const beyondControl = paired.map((term) => term.stoppedAt - term.controlAt);
 
-function percentile(values, p) {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = (p / 100) * (sorted.length - 1);
-  const low = Math.floor(rank);
-  const high = Math.ceil(rank);
-  return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
-}
-function summarize(values) {
-  if (values.length === 0) return { n: 0 };
-  return {
-    n: values.length,
-    min: Math.min(...values),
-    p50: percentile(values, 50),
-    p99: percentile(values, 99),
-    max: Math.max(...values),
-    early: values.filter((value) => value < 0).length,
-  };
+/** The shared statistics, plus how many values fell before the deadline. */
+function summarizeLateness(values) {
+  return values.length === 0 ? { n: 0 } : { ...summarize(values), early: values.filter((value) => value < 0).length };
 }
 
 const result = {
@@ -202,14 +188,14 @@ const result = {
   complete: stoppedLateness.length === terms,
   wallSeconds,
   targetP99Ms: TARGET_P99_MS,
-  stoppedLeading: summarize(stoppedLateness),
-  abort: summarize(abortLateness),
+  stoppedLeading: summarizeLateness(stoppedLateness),
+  abort: summarizeLateness(abortLateness),
   abortMissing,
-  stoppedLeadingVsElectorSendTime: summarize(electorClockLateness),
-  controlTimer: summarize(controlLateness),
-  stoppedLeadingBeyondControl: summarize(beyondControl),
+  stoppedLeadingVsElectorSendTime: summarizeLateness(electorClockLateness),
+  controlTimer: summarizeLateness(controlLateness),
+  stoppedLeadingBeyondControl: summarizeLateness(beyondControl),
   endReasons,
-  sendTimeOffsetUs: summarize(sendTimeOffsetsUs),
+  sendTimeOffsetUs: summarizeLateness(sendTimeOffsetsUs),
 };
 const f = (value) => (typeof value === 'number' ? value.toFixed(3) : '-');
 const line = (label, s, early = true) =>

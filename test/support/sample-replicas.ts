@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freeLoopbackPort } from './server-process.mjs';
 
 const main = fileURLToPath(new URL('../../sample/dist/main.js', import.meta.url));
 
@@ -30,15 +30,6 @@ export interface SampleReplica {
   output(): string;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Parses Prometheus text format and finds one sample. */
 export function findSample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
@@ -61,7 +52,7 @@ export class SampleFleet {
   constructor(private readonly env: Record<string, string>) {}
 
   async launch(name: string, kubeconfig: string, env: Record<string, string> = {}): Promise<SampleReplica> {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const eventLog = join(this.dir, `${name}.jsonl`);
     const child = spawn(process.execPath, [main], {
       env: {

@@ -29,6 +29,7 @@ import {
   evaluateElectorReadiness,
 } from '../../lib/health/index.js';
 import { LeaderElectionModule, LeaderElectionService, getLeaderElectionToken } from '../../lib/index.js';
+import { delegatingLock } from '../support/delegating-lease-lock.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
@@ -274,15 +275,10 @@ describe('evaluateElectorHealth: a dead loop', () => {
   it('is down when the loop died: a lock resolving a malformed read crashes it', async () => {
     const memory = new MemoryLeaseLock('health-lease', 'default');
     // Breaks the LeaseLock contract: resolves a read whose `normalized.problems` is not a list.
-    const broken: LeaseLock = {
-      name: memory.name,
-      namespace: memory.namespace,
-      describe: () => memory.describe(),
+    const broken = delegatingLock(memory, {
       get: async (signal) =>
         ({ ...(await memory.get(signal)), normalized: { problems: 5 } }) as unknown as LeaseReadResult,
-      create: (record, signal) => memory.create(record, signal),
-      update: (record, version, signal) => memory.update(record, version, signal),
-    };
+    });
     const { clock, elector, health, heldBy } = candidate('me', { lock: broken });
     memory.overwrite(heldBy('other'));
     expect(health().healthy).toBe(true);
@@ -595,15 +591,7 @@ describe('liveness a probe can trust (issue 12)', () => {
 
   it('is down when a watch stays connecting past its timeout (a client that ignores the abort)', async () => {
     const memory = new MemoryLeaseLock('health-lease', 'default');
-    const lock: LeaseLock = {
-      name: memory.name,
-      namespace: memory.namespace,
-      describe: () => memory.describe(),
-      get: (signal) => memory.get(signal),
-      create: (record, signal) => memory.create(record, signal),
-      update: (record, version, signal) => memory.update(record, version, signal),
-      watch: () => new Promise(() => undefined),
-    };
+    const lock = delegatingLock(memory, { watch: () => new Promise(() => undefined) });
     const { clock, elector, health } = candidate('me', { lock });
     elector.start();
     const limit = elector.options.requestTimeout + TIMING.renewDeadline;
@@ -638,19 +626,13 @@ describe('liveness a probe can trust (issue 12)', () => {
     const broken = new LeaseUnavailableError('API server https://127.0.0.1:1 unreachable (ECONNREFUSED)');
     let failing = false;
     let endWatch: ((error: Error) => void) | null = null;
-    const lock: LeaseLock = {
-      name: memory.name,
-      namespace: memory.namespace,
-      describe: () => memory.describe(),
-      get: (signal) => memory.get(signal),
-      create: (record, signal) => memory.create(record, signal),
-      update: (record, version, signal) => memory.update(record, version, signal),
+    const lock = delegatingLock(memory, {
       watch: async (handlers, version, signal) => {
         if (failing) throw broken;
         const inner = await memory.watch!(handlers, version, signal);
         return { done: new Promise<void>((resolve, reject) => ((endWatch = reject), void inner.done.then(resolve))) };
       },
-    };
+    });
     const { clock, lock: recording, elector } = candidate('me', { lock });
     memory.overwrite({ holderIdentity: 'other', leaseDurationSeconds: 2, leaseTransitions: 0 });
     elector.start();

@@ -6,23 +6,12 @@ import {
   type ElectorLogger,
   type LeaseRecord,
 } from '../../lib/elector/index.js';
+import { seededRandom } from '../sim/random.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
 const TIMING = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 } as const;
 const STEP = 10;
-
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Term {
   identity: string;
@@ -43,7 +32,7 @@ const clusters: Array<{ clock: FakeClock; members: Member[] }> = [];
 function cluster(size: number, seed: number) {
   const clock = new FakeClock();
   const memory = new MemoryLeaseLock('test-lease', 'default');
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const terms: Term[] = [];
   const members: Member[] = [];
   let nextId = 0;

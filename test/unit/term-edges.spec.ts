@@ -6,6 +6,7 @@ import { LeaderElector } from '../../lib/elector/leader-elector.js';
 import type { LeaseLock, LeaseReadResult, LeaseWatch, LeaseWatchHandlers } from '../../lib/elector/lease-lock.js';
 import { LeaseUnavailableError } from '../../lib/elector/lease-lock.errors.js';
 import { MemoryLeaseLock } from '../../lib/elector/memory-lease-lock.js';
+import { delegatingLock } from '../support/delegating-lease-lock.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
@@ -92,6 +93,25 @@ function controllableWatch(memory: MemoryLeaseLock) {
     state.fail?.();
   };
   return { state, watch, breakForGood };
+}
+
+/** `a` leads a watchable Lease; then `b` follows it through a watch the test controls, `followMs` later. */
+async function leaderAndWatchingFollower(followMs: number) {
+  const clock = new FakeClock();
+  const memory = new MemoryLeaseLock('edge-lease', 'default', { watchable: true });
+  const a = candidate('a', { clock, memory });
+  a.elector.start();
+  await clock.advance(100);
+  const follower = controllableWatch(memory);
+  const b = candidate('b', { clock, memory, watch: follower.watch });
+  b.elector.start();
+  await clock.advance(followMs);
+  return { clock, memory, a, b, follower };
+}
+
+/** When the last renewal that landed came back. */
+function lastRenewalEnd(lock: RecordingLeaseLock): number {
+  return Math.max(...lock.log.filter((call) => call.verb === 'update' && call.outcome === 'ok').map((c) => c.endedAt!));
 }
 
 describe('1. the term ends at its deadline with no reads, even when the timer fires early', () => {
@@ -187,15 +207,7 @@ describe('4. a follower whose watch is down polls', () => {
   it.each([0, 90, 180, 240])(
     'keeps reading the Lease and takes over within leaseDuration + 2.2 x retryPeriod of a crash (offset %i ms)',
     async (offset) => {
-      const clock = new FakeClock();
-      const memory = new MemoryLeaseLock('edge-lease', 'default', { watchable: true });
-      const a = candidate('a', { clock, memory });
-      a.elector.start();
-      await clock.advance(100);
-      const follower = controllableWatch(memory);
-      const b = candidate('b', { clock, memory, watch: follower.watch });
-      b.elector.start();
-      await clock.advance(100);
+      const { clock, a, b, follower } = await leaderAndWatchingFollower(100);
       expect(b.elector.diagnostics.watch.state).toBe('open');
 
       follower.breakForGood();
@@ -206,9 +218,7 @@ describe('4. a follower whose watch is down polls', () => {
       expect(b.lock.calls.filter((verb) => verb === 'get').length).toBeGreaterThanOrEqual(2);
 
       a.lock.failAlways('*', unavailable()); // a crashes: its last renewal already landed
-      const lastRenewal = Math.max(
-        ...a.lock.log.filter((call) => call.verb === 'update' && call.outcome === 'ok').map((call) => call.endedAt!),
-      );
+      const lastRenewal = lastRenewalEnd(a.lock);
       await clock.advanceUntil(() => b.elector.isLeader, 10_000);
       expect(clock.now() - lastRenewal).toBeLessThanOrEqual(TIMING.leaseDuration + 2.2 * TIMING.retryPeriod);
     },
@@ -257,21 +267,11 @@ describe('7. waitForLeadership after stop', () => {
 
 describe('8. a replay of older records does not reset the expiry clock', () => {
   it('takes over at the expiry of the newest record seen, ignoring a stale replay', async () => {
-    const clock = new FakeClock();
-    const memory = new MemoryLeaseLock('edge-lease', 'default', { watchable: true });
-    const a = candidate('a', { clock, memory });
-    a.elector.start();
-    await clock.advance(100);
-    const follower = controllableWatch(memory);
-    const b = candidate('b', { clock, memory, watch: follower.watch });
-    b.elector.start();
-    await clock.advance(10);
+    const { clock, memory, a, b, follower } = await leaderAndWatchingFollower(10);
     const old: LeaseReadResult = await memory.get(new AbortController().signal);
     await clock.advance(500);
     a.lock.failAlways('*', unavailable()); // a crashes
-    const lastRenewal = Math.max(
-      ...a.lock.log.filter((call) => call.verb === 'update' && call.outcome === 'ok').map((call) => call.endedAt!),
-    );
+    const lastRenewal = lastRenewalEnd(a.lock);
     await clock.advance(1500);
     follower.state.handlers!.onChange(old); // the watch replays a record older than the last one seen
     await clock.advanceUntil(() => b.elector.isLeader, 10_000);
@@ -299,16 +299,10 @@ describe('9. a watch the server closes at once backs off', () => {
 describe('10. smaller edges', () => {
   it('a crashed loop closes its watch, and a later stop() reports elector-stopped once', async () => {
     const memory = new MemoryLeaseLock('edge-lease', 'default', { watchable: true });
-    const broken: LeaseLock = {
-      name: memory.name,
-      namespace: memory.namespace,
-      describe: () => memory.describe(),
-      // Breaks the contract: a read whose `normalized.problems` is not a list crashes the loop.
+    // Breaks the contract: a read whose `normalized.problems` is not a list crashes the loop.
+    const broken = delegatingLock(memory, {
       get: async (signal) => ({ ...(await memory.get(signal)), normalized: { problems: 5 } }) as never,
-      create: (record, signal) => memory.create(record, signal),
-      update: (record, version, signal) => memory.update(record, version, signal),
-      watch: (handlers, version, signal) => memory.watch!(handlers, version, signal),
-    };
+    });
     memory.overwrite({ holderIdentity: 'other', leaseDurationSeconds: 2, leaseTransitions: 0 });
     const clock = new FakeClock();
     const elector = new LeaderElector({ lock: broken, clock, identity: 'me', ...TIMING, logger: silent });

@@ -4,10 +4,10 @@ import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freeLoopbackPort as freePort } from '../server-process.mjs';
 import { ensureBinaries } from './binaries.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -24,18 +24,6 @@ export function defaultUsers(candidates = 8) {
 
 /** Users every control plane has by default: admin, limited, candidate-0..7. */
 export const DEFAULT_USERS = defaultUsers();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function delay(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
