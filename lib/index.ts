@@ -1,13 +1,7 @@
 export * from './decorators/index.js';
 export * from './errors/not-leader.error.js';
 export * from './guards/leader.guard.js';
-export * from './elector/index.js';
-export * from './interfaces/leader-election-module-options.interface.js';
-export * from './interfaces/leadership-event.interface.js';
-export * from './interfaces/only-when-leader-options.interface.js';
+export * from './interfaces/index.js';
 export { DEFAULT_ELECTION, getLeaderElectionToken } from './leader-election.constants.js';
-export { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition.js';
 export * from './leader-election.module.js';
 export * from './leader-election.service.js';
-export * from './health/leader-election.health-rules.js';
-export * from './metrics/index.js';

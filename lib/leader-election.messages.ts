@@ -27,9 +27,16 @@ export const UNKNOWN_ELECTION = (
 /** `@OnlyWhenLeader` on a class Nest did not create, or with no module registered at all. */
 export const NO_SERVICE_INJECTED = (election: string, label: string, owner: string): string =>
   `@OnlyWhenLeader(${JSON.stringify(election)}) on ${label}: no LeaderElectionService was injected. ` +
-  `Make ${owner} a Nest provider and register ${registration(election)} in the application.`;
+  `Make ${owner} a Nest provider and register ${registration(election)} in the application. ` +
+  `In a unit test that constructs ${owner} with \`new\`, import LeaderElectionTestingModule from ` +
+  `'nestjs-lease-election/testing' into Test.createTestingModule instead, or call ` +
+  `provideLeaderElection(instance, election) from that entry point.`;
 
 /** A follower was asked to do leader-only work. */
 export const NOT_LEADER = (election: string, lease: string, leader: string | null): string =>
   `this replica is not the leader of election ${JSON.stringify(election)} (lease ${lease}); ` +
   (leader ? `the leader is ${JSON.stringify(leader)}` : 'no leader is known right now');
+
+/** `name` given to forRoot*() is not a usable election name. */
+export const INVALID_ELECTION_NAME = (name: unknown): string =>
+  `LeaderElectionModule: \`name\` must be a non-empty string when given, got ${JSON.stringify(name)}.`;

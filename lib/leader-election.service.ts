@@ -1,12 +1,10 @@
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Observable, Subject } from 'rxjs';
 import type { ElectorLogger, LeaderElectionEvent, LeaderElector, LeadershipTerm } from './elector/index.js';
-import { NotLeaderError } from './errors/not-leader.error.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
-import type { LeadershipEvent, LeadershipLossReason } from './interfaces/leadership-event.interface.js';
-import type { FollowerCallBehaviour } from './interfaces/only-when-leader-options.interface.js';
-import { DEFAULT_SHUTDOWN_DRAIN_TIMEOUT } from './leader-election.options.js';
+import type { LeadershipEvent } from './interfaces/leadership-event.interface.js';
+import { DEFAULT_SHUTDOWN_DRAIN_TIMEOUT } from './leader-election.constants.js';
+import { LEADER_WORK, LeaderWork, type HasLeaderWork } from './leader-work.js';
 
 /**
  * One election, tied to the Nest application lifecycle: candidacy starts on
@@ -15,18 +13,13 @@ import { DEFAULT_SHUTDOWN_DRAIN_TIMEOUT } from './leader-election.options.js';
  * `@InjectLeaderElection(name)`.
  */
 @Injectable()
-export class LeaderElectionService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class LeaderElectionService implements OnApplicationBootstrap, BeforeApplicationShutdown, HasLeaderWork {
   /** Leadership events of this election: acquired, lost (with reason), leader-changed. */
   readonly events$: Observable<LeadershipEvent>;
+  /** @internal Leader-only calls and handlers of this election (used by the decorators). */
+  readonly [LEADER_WORK]: LeaderWork;
 
   private readonly subject = new Subject<LeadershipEvent>();
-  private readonly inFlight = new Set<Promise<unknown>>();
-  /**
-   * The term that admitted the running `@OnlyWhenLeader` call. One store per
-   * service, so neither another election nor another app in the process can
-   * see (or overwrite) it.
-   */
-  private readonly admitted = new AsyncLocalStorage<LeadershipTerm>();
   private readonly unsubscribe: () => void;
 
   /** Created by `LeaderElectionModule`; not meant to be constructed by hand. */
@@ -39,6 +32,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     private readonly logger: ElectorLogger,
   ) {
     this.events$ = this.subject.asObservable();
+    this[LEADER_WORK] = new LeaderWork(this, (message) => logger.debug?.(message));
     this.unsubscribe = elector.subscribe((event) => this.forward(event));
   }
 
@@ -59,6 +53,11 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
   /** This replica's identity. */
   get identity(): string {
     return this.elector.identity;
+  }
+
+  /** `namespace/name` of this election's Lease. */
+  get lease(): string {
+    return this.elector.options.lock.describe();
   }
 
   /** The current term (fencing token, acquiredAt, signal) while leading, else null. */
@@ -102,83 +101,25 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
 
   /**
    * The term that admitted the current `@OnlyWhenLeader` call of this
-   * election, followed across awaits; null outside such a call. Unlike `term`,
-   * it never turns into a later term: once that term ends its `signal` is
-   * aborted, which is what running work must check.
+   * election (or the acquire handler that started this work), followed across
+   * awaits; null outside such a call. Unlike `term`, it never turns into a
+   * later term: once that term ends its `signal` is aborted, which is what
+   * running work must check.
    */
   currentTerm(): LeadershipTerm | null {
-    return this.admitted.getStore() ?? null;
-  }
-
-  /**
-   * Runs `body` if this replica leads, inside the term's context and tracked
-   * for the shutdown drain. On a follower it returns undefined (a resolved
-   * promise when `async`), or throws a `NotLeaderError` (rejects) with
-   * `onFollower: 'throw'`. Used by `@OnlyWhenLeader()`.
-   */
-  runAsLeader<T>(
-    body: () => T,
-    async: boolean,
-    label: string,
-    onFollower: FollowerCallBehaviour = 'skip',
-  ): T | undefined | Promise<undefined> {
-    // Reading `term` re-checks the renew deadline, so a stalled leader is not admitted.
-    const term = this.elector.term;
-    if (!term) {
-      const lease = this.elector.options.lock.describe();
-      if (onFollower === 'throw') {
-        const error = new NotLeaderError(this.election, lease, this.elector.leader, this.elector.identity);
-        if (async) return Promise.reject(error);
-        throw error;
-      }
-      this.logger.debug?.(`${label} skipped: not the leader of ${lease}`);
-      return async ? Promise.resolve(undefined) : undefined;
-    }
-    const result = this.admitted.run(term, body);
-    if (result && typeof (result as { then?: unknown }).then === 'function')
-      this.track(result as unknown as PromiseLike<unknown>);
-    return result;
-  }
-
-  /** Runs `body` with `term` as the current term of this election. @internal */
-  runInTerm<T>(term: LeadershipTerm, body: () => T): T {
-    return this.admitted.run(term, body);
-  }
-
-  /** Makes the shutdown drain wait for `work` (leader-only calls and leadership handlers). @internal */
-  track(work: PromiseLike<unknown>): void {
-    const settled = Promise.resolve(work).then(
-      () => undefined,
-      () => undefined,
-    );
-    this.inFlight.add(settled);
-    void settled.finally(() => this.inFlight.delete(settled));
-  }
-
-  /** Number of leader-only calls and async leadership handlers still running. */
-  get inFlightCount(): number {
-    return this.inFlight.size;
+    return this[LEADER_WORK].currentTerm();
   }
 
   private async drain(): Promise<void> {
+    const work = this[LEADER_WORK];
     // Let a loss event queued behind the current dispatch (stop() called from a listener) reach its handlers first.
     await Promise.resolve();
-    if (this.inFlight.size === 0) return;
+    if (work.size === 0) return;
     const timeout = this.options.shutdownDrainTimeout ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT;
-    this.logger.log(
-      `waiting up to ${timeout}ms for ${this.inFlight.size} leader-only call(s) and handler(s) to finish`,
-    );
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeout)));
-    let outcome: 'drained' | 'timeout' = 'drained';
-    // Loop: a queued handler (a loss handler waiting for its acquire handler) joins the set while we wait.
-    while (this.inFlight.size > 0 && outcome === 'drained') {
-      outcome = await Promise.race([Promise.all([...this.inFlight]).then(() => 'drained' as const), timedOut]);
-    }
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
+    this.logger.log(`waiting up to ${timeout}ms for ${work.size} leader-only call(s) and handler(s) to finish`);
+    if (!(await work.drain(timeout))) {
       this.logger.warn(
-        `${this.inFlight.size} leader-only call(s) or handler(s) still running after ${timeout}ms; releasing anyway`,
+        `${work.size} leader-only call(s) or handler(s) still running after ${timeout}ms; releasing anyway`,
       );
     }
   }
@@ -208,7 +149,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
           holder: this.elector.leader,
           term: event.term,
           fencingToken: event.term.fencingToken,
-          reason: event.reason as LeadershipLossReason,
+          reason: event.reason,
         });
         break;
       case 'new-leader':

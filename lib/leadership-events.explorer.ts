@@ -1,11 +1,12 @@
-import type { OnModuleInit } from '@nestjs/common';
-import type { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
-import type { Subscription } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import type { ElectorLogger } from './elector/index.js';
 import type { LeadershipEvent } from './interfaces/leadership-event.interface.js';
 import { DUPLICATE_ELECTION, UNKNOWN_ELECTION } from './leader-election.messages.js';
-import { LeaderElectionService } from './leader-election.service.js';
+import { ELECTION_LOGGER, ELECTION_NAME, ELECTION_SERVICE } from './leader-election.constants.js';
+import { isThenable, leaderWorkOf } from './leader-work.js';
 import { LeadershipMetadataAccessor } from './leadership-metadata.accessor.js';
 
 interface Handler {
@@ -27,16 +28,19 @@ interface Handler {
  * by the service, so the shutdown drain awaits them before the Lease is
  * released. A handler that throws or rejects is logged; the others still run.
  */
-export class LeadershipEventsExplorer implements OnModuleInit {
+@Injectable()
+export class LeadershipEventsExplorer implements OnModuleInit, OnApplicationShutdown {
   private subscription: Subscription | null = null;
   private readonly pending = new Map<object, Promise<void>>();
-  private readonly metadata = new LeadershipMetadataAccessor();
 
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
-    private readonly service: LeaderElectionService,
-    private readonly logger: ElectorLogger,
+    private readonly metadata: LeadershipMetadataAccessor,
+    /** The election whose handlers this explorer calls. */
+    @Inject(ELECTION_NAME) readonly election: string,
+    @Inject(ELECTION_SERVICE) private readonly service: { events$?: Observable<LeadershipEvent> },
+    @Inject(ELECTION_LOGGER) private readonly logger: ElectorLogger,
   ) {}
 
   /** Subscribes before any `onApplicationBootstrap`, so the first acquisition is never missed. */
@@ -44,9 +48,11 @@ export class LeadershipEventsExplorer implements OnModuleInit {
     const wrappers = this.staticWrappers();
     this.checkWiring(wrappers);
     const handlers = this.findHandlers(wrappers);
-    this.subscription = this.service.events$.subscribe((event) => {
-      for (const handler of handlers) if (handler.type === event.type) this.invoke(handler, event);
-    });
+    // A plain double put in place with overrideProvider() may have no events$: its handlers then never run.
+    this.subscription =
+      this.service.events$?.subscribe((event) => {
+        for (const handler of handlers) if (handler.type === event.type) this.invoke(handler, event);
+      }) ?? null;
   }
 
   /** Stops delivering events. */
@@ -74,15 +80,15 @@ export class LeadershipEventsExplorer implements OnModuleInit {
   }
 
   private checkWiring(wrappers: InstanceWrapper[]): void {
-    // Distinct instances, not wrappers: a user's own provider returning an existing service is not a registration.
-    const registrations = new Map<string, Set<LeaderElectionService>>();
+    // Each registration (module or testing module) has one explorer; services may be overridden by tests.
+    const registrations = new Map<string, number>();
     for (const { instance } of wrappers) {
-      if (instance instanceof LeaderElectionService) {
-        registrations.set(instance.election, (registrations.get(instance.election) ?? new Set()).add(instance));
+      if (instance instanceof LeadershipEventsExplorer) {
+        registrations.set(instance.election, (registrations.get(instance.election) ?? 0) + 1);
       }
     }
-    for (const [election, services] of registrations) {
-      if (services.size > 1) throw new Error(DUPLICATE_ELECTION(election, services.size));
+    for (const [election, count] of registrations) {
+      if (count > 1) throw new Error(DUPLICATE_ELECTION(election, count));
     }
     const unknown: { decorator: string; election: string; label: string }[] = [];
     for (const { instance } of wrappers) {
@@ -100,7 +106,7 @@ export class LeadershipEventsExplorer implements OnModuleInit {
     for (const { instance } of wrappers) {
       for (const { name, method } of this.methods(instance as object)) {
         for (const entry of this.metadata.getEventHandlers(method)) {
-          if (entry.election !== this.service.election) continue;
+          if (entry.election !== this.election) continue;
           handlers.push({
             type: entry.type,
             label: `${labelOf(instance)}.${name}`,
@@ -116,11 +122,10 @@ export class LeadershipEventsExplorer implements OnModuleInit {
   private invoke(handler: Handler, event: LeadershipEvent): void {
     const report = (error: unknown) =>
       this.logger.error(`${handler.label} (${event.type} handler) failed: ${(error as Error)?.stack ?? String(error)}`);
+    const work = leaderWorkOf(this.service);
     // Work started by an acquire handler (timers, a worker loop) carries the term it started under.
     const run = () =>
-      event.type === 'acquired' && event.term
-        ? this.service.runInTerm(event.term, () => handler.call(event))
-        : handler.call(event);
+      event.type === 'acquired' && work ? work.runInTerm(event.term, () => handler.call(event)) : handler.call(event);
     const earlier = this.pending.get(handler.instance);
     let result: unknown;
     if (earlier) {
@@ -140,7 +145,7 @@ export class LeadershipEventsExplorer implements OnModuleInit {
     }
     const done = (earlier ? earlier.then(run) : Promise.resolve(result)).then(() => undefined, report);
     this.pending.set(handler.instance, done);
-    this.service.track(done);
+    work?.track(done);
     void done.then(() => {
       if (this.pending.get(handler.instance) === done) this.pending.delete(handler.instance);
     });
@@ -149,8 +154,4 @@ export class LeadershipEventsExplorer implements OnModuleInit {
 
 function labelOf(instance: unknown): string {
   return (instance as object)?.constructor?.name ?? 'provider';
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return !!value && typeof (value as { then?: unknown }).then === 'function';
 }

@@ -1,3 +1,5 @@
+import { Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import type { LeadershipEventHandlerMetadata } from './decorators/leadership-events.decorator.js';
 import { LEADERSHIP_EVENT_METADATA, ONLY_WHEN_LEADER_METADATA } from './leader-election.constants.js';
 
@@ -14,11 +16,14 @@ export interface ElectionDecoratorUse {
 }
 
 /** Reads what this module's decorators recorded on a method (as @nestjs/schedule's metadata accessor). */
+@Injectable()
 export class LeadershipMetadataAccessor {
+  constructor(private readonly reflector: Reflector) {}
+
   /** `@OnLeadershipAcquired/Lost/@OnLeaderChanged` entries of `method`. */
   getEventHandlers(method: unknown): LeadershipEventHandlerMetadata[] {
     if (typeof method !== 'function') return [];
-    return Reflect.getMetadata(LEADERSHIP_EVENT_METADATA, method) ?? [];
+    return this.reflector.get<LeadershipEventHandlerMetadata[] | undefined>(LEADERSHIP_EVENT_METADATA, method) ?? [];
   }
 
   /** Every election named by a decorator of this module on `method`. */
@@ -28,7 +33,7 @@ export class LeadershipMetadataAccessor {
       decorator: DECORATOR_NAMES[type],
       election,
     }));
-    const gated: string | undefined = Reflect.getMetadata(ONLY_WHEN_LEADER_METADATA, method);
+    const gated = this.reflector.get<string | undefined>(ONLY_WHEN_LEADER_METADATA, method);
     if (gated !== undefined) uses.push({ decorator: 'OnlyWhenLeader', election: gated });
     return uses;
   }

@@ -1,10 +1,15 @@
 import { Inject, Optional } from '@nestjs/common';
+import { NotLeaderError } from '../errors/not-leader.error.js';
 import type { OnlyWhenLeaderOptions } from '../interfaces/only-when-leader-options.interface.js';
-import { DEFAULT_ELECTION, getLeaderElectionToken, ONLY_WHEN_LEADER_METADATA } from '../leader-election.constants.js';
+import {
+  DEFAULT_ELECTION,
+  getInjectedElectionKey,
+  getLeaderElectionToken,
+  ONLY_WHEN_LEADER_METADATA,
+} from '../leader-election.constants.js';
 import { NO_SERVICE_INJECTED } from '../leader-election.messages.js';
 import type { LeaderElectionService } from '../leader-election.service.js';
-
-const injectedKey = (election: string) => `__leaderElection:${election}`;
+import { leaderWorkOf } from '../leader-work.js';
 
 /**
  * Runs the method only while this replica leads the election. On a follower
@@ -33,7 +38,7 @@ export function OnlyWhenLeader(electionOrOptions: string | OnlyWhenLeaderOptions
     if (typeof original !== 'function') {
       throw new TypeError(`@OnlyWhenLeader() can only decorate methods; ${String(propertyKey)} is not one.`);
     }
-    const key = injectedKey(election);
+    const key = getInjectedElectionKey(election);
     const owner = target.constructor as { name: string };
     if (!Reflect.getOwnMetadata(key, owner)) {
       // Optional, so an unregistered name reaches the explorer's bootstrap check, whose error says what to register.
@@ -49,12 +54,17 @@ export function OnlyWhenLeader(electionOrOptions: string | OnlyWhenLeaderOptions
     const wrapper = function (this: Record<string, unknown>, ...args: unknown[]) {
       const service = this?.[key] as LeaderElectionService | undefined;
       if (!service) throw new Error(NO_SERVICE_INJECTED(election, label, owner.name));
-      return service.runAsLeader(
-        () => (original as (...a: unknown[]) => unknown).apply(this, args),
-        isAsync,
-        label,
-        onFollower,
-      );
+      const body = () => (original as (...a: unknown[]) => unknown).apply(this, args);
+      const work = leaderWorkOf(service);
+      if (work) return work.run(body, isAsync, label, onFollower);
+      // A plain double from overrideProvider/useValue: gate on what it says, without terms or tracking.
+      if (service.isLeader || service.term) return body();
+      if (onFollower === 'throw') {
+        const error = new NotLeaderError(election, service.lease ?? election, service.leader ?? null, service.identity);
+        if (isAsync) return Promise.reject(error);
+        throw error;
+      }
+      return isAsync ? Promise.resolve(undefined) : undefined;
     };
     for (const metadataKey of Reflect.getOwnMetadataKeys(original)) {
       Reflect.defineMetadata(metadataKey, Reflect.getOwnMetadata(metadataKey, original), wrapper);

@@ -1,4 +1,5 @@
-import { CoordinationV1Api, KubeConfig, V1MicroTime, VersionApi, Watch, type V1Lease } from '@kubernetes/client-node';
+import type { CoordinationV1Api, KubeConfig, V1Lease } from '@kubernetes/client-node';
+import { loadClientNode, type ClientNode } from './client-node.js';
 import type { LeaseLock, LeaseReadResult, LeaseWatch, LeaseWatchHandlers } from './lease-lock.js';
 import {
   LeaseConflictError,
@@ -78,12 +79,13 @@ function errorCode(error: unknown): string | undefined {
 /**
  * A {@link LeaseLock} over a `coordination.k8s.io/v1` Lease, through
  * client-node's `CoordinationV1Api`. Times are written as `V1MicroTime`
- * (six fractional digits), which the API server requires.
+ * (six fractional digits), which the API server requires. client-node is
+ * loaded on the first request.
  */
 export class KubernetesLeaseLock implements LeaseLock {
   readonly name: string;
   readonly namespace: string;
-  private readonly api: CoordinationV1Api;
+  private api: Promise<CoordinationV1Api> | null = null;
   private readonly user: string;
   private readonly kubeConfig: KubeConfig;
   private comparable: boolean | null = null;
@@ -93,7 +95,6 @@ export class KubernetesLeaseLock implements LeaseLock {
     this.name = options.name;
     this.namespace = options.namespace;
     this.kubeConfig = options.kubeConfig;
-    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
     this.user = options.kubeConfig.getCurrentUser()?.name ?? 'the current kubeconfig user';
   }
 
@@ -107,8 +108,10 @@ export class KubernetesLeaseLock implements LeaseLock {
    */
   async resourceVersionsComparable(signal: AbortSignal): Promise<boolean> {
     if (this.comparable !== null) return this.comparable;
-    const api = this.kubeConfig.makeApiClient(VersionApi);
-    const version = await this.call('read the version of', signal, (options) => api.getCode(options));
+    const version = await this.call('read the version of', signal, async (options) => {
+      const { VersionApi } = await loadClientNode();
+      return this.kubeConfig.makeApiClient(VersionApi).getCode(options);
+    });
     const major = Number.parseInt(version.major, 10);
     const minor = Number.parseInt(version.minor, 10);
     this.comparable =
@@ -117,8 +120,8 @@ export class KubernetesLeaseLock implements LeaseLock {
   }
 
   async get(signal: AbortSignal): Promise<LeaseReadResult> {
-    const lease = await this.call('get', signal, (options) =>
-      this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }, options),
+    const lease = await this.call('get', signal, async (options) =>
+      (await this.coordination()).readNamespacedLease({ name: this.name, namespace: this.namespace }, options),
     );
     const normalized = normalizeLeaseSpec(lease.spec);
     return {
@@ -129,19 +132,19 @@ export class KubernetesLeaseLock implements LeaseLock {
   }
 
   async create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot> {
-    const lease = await this.call('create', signal, (options) =>
-      this.api.createNamespacedLease({ namespace: this.namespace, body: this.toLease(record) }, options),
-    );
+    const lease = await this.call('create', signal, async (options) => {
+      const body = this.toLease(await loadClientNode(), record);
+      return (await this.coordination()).createNamespacedLease({ namespace: this.namespace, body }, options);
+    });
     return this.snapshotOf(lease);
   }
 
   async update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<LeaseSnapshot> {
-    const lease = await this.call('update', signal, (options) =>
-      this.api.replaceNamespacedLease(
-        { name: this.name, namespace: this.namespace, body: this.toLease(record, resourceVersion) },
-        options,
-      ),
-    );
+    const lease = await this.call('update', signal, async (options) => {
+      const body = this.toLease(await loadClientNode(), record, resourceVersion);
+      const api = await this.coordination();
+      return api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body }, options);
+    });
     return this.snapshotOf(lease);
   }
 
@@ -219,6 +222,7 @@ export class KubernetesLeaseLock implements LeaseLock {
         end(isAbort(error) ? null : error);
       };
       // Events, and the end, can in principle arrive before `watch()` returns its controller.
+      const { Watch } = await loadClientNode();
       ref.controller = await new Watch(this.kubeConfig).watch(
         path,
         {
@@ -250,11 +254,16 @@ export class KubernetesLeaseLock implements LeaseLock {
     return { done };
   }
 
+  private coordination(): Promise<CoordinationV1Api> {
+    this.api ??= loadClientNode().then(({ CoordinationV1Api }) => this.kubeConfig.makeApiClient(CoordinationV1Api));
+    return this.api;
+  }
+
   private snapshotOf(lease: V1Lease): LeaseSnapshot {
     return { record: normalizeLeaseSpec(lease.spec).record, resourceVersion: lease.metadata?.resourceVersion ?? '' };
   }
 
-  private toLease(record: LeaseRecord, resourceVersion?: string): V1Lease {
+  private toLease({ V1MicroTime }: ClientNode, record: LeaseRecord, resourceVersion?: string): V1Lease {
     const microTime = (text: string | null) => {
       const millis = text === null ? Number.NaN : Date.parse(text);
       return Number.isNaN(millis) ? undefined : new V1MicroTime(millis);

@@ -77,3 +77,11 @@ export interface LeaderElectionModuleExtras {
   /** Name of this election when the app runs several (each with its own Lease). Default `default`. */
   name?: string;
 }
+
+/**
+ * Implement it on a class given to `forRootAsync({ useClass })` or
+ * `forRootAsync({ useExisting })` that builds the options.
+ */
+export interface LeaderElectionOptionsFactory {
+  createLeaderElectionOptions(): LeaderElectionModuleOptions | Promise<LeaderElectionModuleOptions>;
+}

@@ -1,36 +1,57 @@
-import type { LeadershipTerm } from '../elector/index.js';
+import type { LeadershipTerm, TermEndReason } from '../elector/index.js';
 
-/** Why this replica stopped leading. */
-export type LeadershipLossReason =
-  /** Another replica now holds the Lease (it expired on their side, or somebody overwrote it). */
-  | 'stolen'
-  /** Renewals kept failing (API errors, partition, RBAC) until renewDeadline. */
-  | 'renew-failed'
-  /** renewDeadline passed without a renewal being attempted in time: the event loop or process was stalled. */
-  | 'expired'
-  /** The application is shutting down; the Lease is released after in-flight work drains. */
-  | 'shutdown';
+/**
+ * Why this replica stopped leading: the elector's term-end reason.
+ * - `stolen`: another replica now holds the Lease.
+ * - `renew-failed`: renewals kept failing (API errors, partition, RBAC) until renewDeadline.
+ * - `expired`: renewDeadline passed without a renewal attempted in time (a stalled event loop or process).
+ * - `shutdown`: the application is shutting down; the Lease is released after in-flight work drains.
+ */
+export type LeadershipLossReason = TermEndReason;
 
-/** Which leadership event happened. */
-export type LeadershipEventType = 'acquired' | 'lost' | 'leader-changed';
-
-/** Payload of leadership events, as delivered to handlers and `LeaderElectionService.events$`. */
-export interface LeadershipEvent {
-  type: LeadershipEventType;
+interface LeadershipEventBase {
   /** Registration name (`default` unless several elections are registered). */
   election: string;
   lease: string;
   namespace: string;
   /** This replica's identity. */
   identity: string;
-  /** The holder after the event: ourselves on `acquired`, the new holder (or null if none) otherwise. */
-  holder: string | null;
-  /** The term that began or ended; null for `leader-changed`. */
-  term: LeadershipTerm | null;
-  /** The term's fencing token, or null. */
-  fencingToken: string | null;
-  /** Set on `lost`. */
-  reason?: LeadershipLossReason;
   /** When the elector reported the event. */
   timestamp: Date;
 }
+
+/** This replica became leader: `term` is the new term. */
+export interface LeadershipAcquiredEvent extends LeadershipEventBase {
+  type: 'acquired';
+  /** Ourselves. */
+  holder: string;
+  term: LeadershipTerm;
+  /** `term.fencingToken`. */
+  fencingToken: string;
+}
+
+/** This replica stopped leading: `term` is the term that ended, `reason` says why. */
+export interface LeadershipLostEvent extends LeadershipEventBase {
+  type: 'lost';
+  /** The holder as this replica sees it now, or null if none is known. */
+  holder: string | null;
+  term: LeadershipTerm;
+  /** `term.fencingToken`. */
+  fencingToken: string;
+  reason: LeadershipLossReason;
+}
+
+/** The observed holder of the Lease changed (any replica, including this one). */
+export interface LeaderChangedEvent extends LeadershipEventBase {
+  type: 'leader-changed';
+  /** The new holder, or null when the Lease was released or deleted. */
+  holder: string | null;
+  term: null;
+  fencingToken: null;
+}
+
+/** Leadership events, as delivered to handlers and `LeaderElectionService.events$`; narrow on `type`. */
+export type LeadershipEvent = LeadershipAcquiredEvent | LeadershipLostEvent | LeaderChangedEvent;
+
+/** Which leadership event happened. */
+export type LeadershipEventType = LeadershipEvent['type'];

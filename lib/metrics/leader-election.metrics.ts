@@ -146,20 +146,24 @@ export class LeaderElectionMetrics {
   }
 
   /**
-   * Loads prom-client and binds metrics to `elector`. Returns null, after one
-   * warning, when prom-client is not installed.
+   * Loads prom-client and binds metrics to `elector`. Returns null when
+   * prom-client is not installed: metrics are an optional peer, so that is
+   * one debug line, or a warning when `explicit` (metrics were configured).
    */
   static async create(
     elector: LeaderElector,
     options: LeaderElectionMetricsOptions,
     logger: ElectorLogger,
+    explicit = false,
   ): Promise<LeaderElectionMetrics | null> {
     let promClient: PromClient;
     try {
       const loaded = (await import('prom-client')) as PromClient & { default?: PromClient };
       promClient = loaded.Gauge ? loaded : (loaded.default as PromClient);
     } catch {
-      logger.warn('metrics are on but prom-client is not installed; install it, or set `metrics: false`.');
+      const message = 'metrics off: prom-client is not installed (install it to get them).';
+      if (explicit) logger.warn(`${message} Or remove the \`metrics\` option.`);
+      else logger.debug?.(message);
       return null;
     }
     return new LeaderElectionMetrics(promClient, elector, options);
@@ -173,6 +177,11 @@ export class LeaderElectionMetrics {
   /** Stops recording. */
   close(): void {
     this.unsubscribe();
+  }
+
+  /** Nest calls this on the provider at shutdown. */
+  onApplicationShutdown(): void {
+    this.close();
   }
 
   private leaseLabels(): Labels {

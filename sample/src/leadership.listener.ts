@@ -1,5 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { OnLeaderChanged, OnLeadershipAcquired, OnLeadershipLost, type LeadershipEvent } from 'nestjs-lease-election';
+import {
+  OnLeaderChanged,
+  OnLeadershipAcquired,
+  OnLeadershipLost,
+  type LeaderChangedEvent,
+  type LeadershipAcquiredEvent,
+  type LeadershipLostEvent,
+} from 'nestjs-lease-election';
 import { TelemetryService } from './telemetry.service.js';
 
 /** Reacts to leadership changes: logs them and records them for the demo. */
@@ -10,19 +17,19 @@ export class LeadershipListener {
   constructor(private readonly telemetry: TelemetryService) {}
 
   @OnLeadershipAcquired()
-  acquired(event: LeadershipEvent): void {
+  acquired(event: LeadershipAcquiredEvent): void {
     this.logger.log(`now leading ${event.namespace}/${event.lease} with fencing token ${event.fencingToken}`);
     this.telemetry.record('term-start', event.identity, { token: event.fencingToken });
   }
 
   @OnLeadershipLost()
-  lost(event: LeadershipEvent): void {
+  lost(event: LeadershipLostEvent): void {
     this.logger.warn(`stopped leading (${event.reason}); holder now ${event.holder ?? 'none'}`);
     this.telemetry.record('term-end', event.identity, { token: event.fencingToken, reason: event.reason });
   }
 
   @OnLeaderChanged()
-  changed(event: LeadershipEvent): void {
+  changed(event: LeaderChangedEvent): void {
     this.telemetry.record('leader-changed', event.identity, { holder: event.holder });
   }
 }

@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
+import { compareFencingTokens } from '../../lib/elector/index.js';
 import {
-  compareFencingTokens,
   InjectLeaderElection,
   LeaderElectionModule,
   LeaderElectionService,
@@ -14,6 +14,7 @@ import {
   OnlyWhenLeader,
   type LeadershipEvent,
 } from '../../lib/index.js';
+import { leaderWorkOf } from '../../lib/leader-work.js';
 import { kubeConfigFor, leasePath, rawRequest, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
@@ -156,7 +157,7 @@ describe('LeaderElectionModule against a real kube-apiserver', () => {
     await a.service.waitForLeadership();
     const b = await start('drain-b', leaseName, log, 'candidate-3', 300);
     open.push(b.moduleRef);
-    await waitFor(() => a.service.inFlightCount > 0, 3000, 'a job in flight');
+    await waitFor(() => leaderWorkOf(a.service)!.size > 0, 3000, 'a job in flight');
     const closing = performance.now();
     await a.moduleRef.close();
     open.splice(open.indexOf(a.moduleRef), 1);

@@ -8,14 +8,15 @@ import {
   LeaderElectionModule,
   LeaderElectionService,
   LeaderGuard,
-  MemoryLeaseLock,
   NotLeaderError,
   OnLeadershipAcquired,
   OnLeadershipLost,
   OnlyWhenLeader,
   type LeadershipEvent,
+  type LeadershipLostEvent,
   type LeadershipTerm,
 } from '../../lib/index.js';
+import { MemoryLeaseLock } from '../../lib/elector/index.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
 // Short real-time timings: a MemoryLeaseLock shared by apps in this process is a real election.
@@ -246,7 +247,7 @@ class Consumer {
   }
 
   @OnLeadershipLost()
-  async stop(event: LeadershipEvent): Promise<void> {
+  async stop(event: LeadershipLostEvent): Promise<void> {
     this.log.push(`stop:begin:${event.reason}`);
     if (this.stopGate) await this.stopGate;
     this.log.push('stop:end');

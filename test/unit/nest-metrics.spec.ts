@@ -9,13 +9,8 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { createRequire } from 'node:module';
 import { Registry, register, type Counter, type Gauge } from 'prom-client';
-import {
-  InjectLeaderElection,
-  LEADER_ELECTION_METRIC_NAMES,
-  LeaderElectionModule,
-  LeaderElectionService,
-  getMetricToken,
-} from '../../lib/index.js';
+import { InjectLeaderElection, LeaderElectionModule, LeaderElectionService } from '../../lib/index.js';
+import { getMetricToken, LEADER_ELECTION_METRIC_NAMES } from '../../lib/metrics/leader-election.metrics.js';
 
 const standalone = { standalone: true, logLevel: 'silent' as const, namespace: 'metrics-ns' };
 

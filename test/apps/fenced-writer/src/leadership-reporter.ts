@@ -1,5 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { OnLeaderChanged, OnLeadershipAcquired, OnLeadershipLost, type LeadershipEvent } from 'nestjs-lease-election';
+import {
+  OnLeaderChanged,
+  OnLeadershipAcquired,
+  OnLeadershipLost,
+  type LeaderChangedEvent,
+  type LeadershipAcquiredEvent,
+  type LeadershipLostEvent,
+} from 'nestjs-lease-election';
 import { Reporter } from './reporter.js';
 
 /** Reports terms with their fencing token, the old counter and the scheme in use. */
@@ -8,8 +15,7 @@ export class LeadershipReporter {
   constructor(private readonly reporter: Reporter) {}
 
   @OnLeadershipAcquired()
-  acquired(event: LeadershipEvent): void {
-    const term = event.term!;
+  acquired({ term }: LeadershipAcquiredEvent): void {
     this.reporter.emit({
       event: 'term-start',
       token: term.fencingToken,
@@ -19,12 +25,12 @@ export class LeadershipReporter {
   }
 
   @OnLeadershipLost()
-  lost(event: LeadershipEvent): void {
+  lost(event: LeadershipLostEvent): void {
     this.reporter.emit({ event: 'term-end', token: event.fencingToken, reason: event.reason });
   }
 
   @OnLeaderChanged()
-  changed(event: LeadershipEvent): void {
+  changed(event: LeaderChangedEvent): void {
     this.reporter.emit({ event: 'leader-changed', holder: event.holder });
   }
 }

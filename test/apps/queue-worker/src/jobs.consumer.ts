@@ -7,7 +7,9 @@ import {
   OnLeadershipAcquired,
   OnLeadershipLost,
   OnlyWhenLeader,
-  type LeadershipEvent,
+  type LeaderChangedEvent,
+  type LeadershipAcquiredEvent,
+  type LeadershipLostEvent,
 } from 'nestjs-lease-election';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Reporter } from './reporter.js';
@@ -42,8 +44,8 @@ export class JobsConsumer extends WorkerHost {
   }
 
   @OnLeadershipAcquired()
-  start(event: LeadershipEvent): void {
-    this.reporter.emit({ event: 'term-start', token: event.fencingToken! });
+  start(event: LeadershipAcquiredEvent): void {
+    this.reporter.emit({ event: 'term-start', token: event.fencingToken });
     if (this.worker.isPaused()) void this.worker.resume();
     // run() settles only when the worker stops: start it, never await it here.
     else if (!this.worker.isRunning()) this.worker.run().catch((error) => this.logger.error(error));
@@ -51,14 +53,14 @@ export class JobsConsumer extends WorkerHost {
   }
 
   @OnLeadershipLost()
-  async stop(event: LeadershipEvent): Promise<void> {
+  async stop(event: LeadershipLostEvent): Promise<void> {
     this.reporter.emit({ event: 'term-end', token: event.fencingToken, reason: event.reason });
     await this.worker.pause(); // waits for active jobs, which stop on the term's signal
     this.reporter.emit({ event: 'worker-paused' });
   }
 
   @OnLeaderChanged()
-  observed(event: LeadershipEvent): void {
+  observed(event: LeaderChangedEvent): void {
     this.reporter.emit({ event: 'leader-changed', holder: event.holder });
   }
 

@@ -1,0 +1,89 @@
+import { Logger, type InjectionToken, type Provider } from '@nestjs/common';
+import { createElector } from './elector.factory.js';
+import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
+import {
+  DEFAULT_ELECTION,
+  ELECTION_LOGGER,
+  ELECTION_NAME,
+  ELECTION_SERVICE,
+  getLeaderElectionToken,
+} from './leader-election.constants.js';
+import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition.js';
+import { LeaderElectionService } from './leader-election.service.js';
+import { LeadershipEventsExplorer } from './leadership-events.explorer.js';
+import { LeadershipMetadataAccessor } from './leadership-metadata.accessor.js';
+import { levelled } from './levelled-logger.js';
+import { createMetricsProviders } from './metrics/leader-election-metrics.providers.js';
+
+/** Providers and exports of one registration, added to what `ConfigurableModuleBuilder` generated. */
+export interface ElectionProviders {
+  providers: Provider[];
+  exports: InjectionToken[];
+}
+
+/** The logger context of an election: `LeaderElection`, or `LeaderElection:<name>`. */
+export function loggerContextOf(election: string): string {
+  return election === DEFAULT_ELECTION ? 'LeaderElection' : `LeaderElection:${election}`;
+}
+
+/**
+ * The providers every registration has, whatever makes its service: the
+ * explorer that calls leadership handlers, its metadata accessor, and the
+ * registration-private tokens they read. `service` is the token of the
+ * registration's service.
+ */
+export function createElectionCoreProviders(election: string, service: InjectionToken): Provider[] {
+  return [
+    { provide: ELECTION_NAME, useValue: election },
+    { provide: ELECTION_SERVICE, useExisting: service },
+    LeadershipMetadataAccessor,
+    LeadershipEventsExplorer,
+  ];
+}
+
+/**
+ * The providers of `LeaderElectionModule.forRoot*()` for election `election`:
+ * the service (the `LeaderElectionService` class itself for the default
+ * election, so `overrideProvider(LeaderElectionService)` reaches the
+ * decorators too), the explorer, and the metrics.
+ */
+export function createLeaderElectionProviders(
+  election: string,
+  staticOptions?: LeaderElectionModuleOptions,
+): ElectionProviders {
+  const token = getLeaderElectionToken(election);
+  // The default election's primary token is the class; its string token is an alias of it.
+  const primary = election === DEFAULT_ELECTION ? LeaderElectionService : token;
+  const providers: Provider[] = [
+    {
+      provide: ELECTION_LOGGER,
+      inject: [LEADER_ELECTION_MODULE_OPTIONS],
+      useFactory: (options: LeaderElectionModuleOptions) =>
+        levelled(new Logger(loggerContextOf(election)), options?.logLevel),
+    },
+    {
+      provide: primary,
+      inject: [LEADER_ELECTION_MODULE_OPTIONS, ELECTION_LOGGER],
+      useFactory: async (options: LeaderElectionModuleOptions, logger: ReturnType<typeof levelled>) => {
+        const { elector, standalone } = await createElector(options, logger);
+        if (standalone) {
+          logger.warn(
+            `standalone mode: lease "${options.leaseName}" is in memory and this replica always leads. ` +
+              'Never use it with more than one replica.',
+          );
+        }
+        return new LeaderElectionService(election, elector, options, logger);
+      },
+    },
+    ...createElectionCoreProviders(election, primary),
+  ];
+  const exports: ElectionProviders['exports'] = [token];
+  if (primary !== token) {
+    providers.push({ provide: token, useExisting: primary });
+    exports.push(primary);
+  }
+  const metrics = createMetricsProviders(election, primary, staticOptions);
+  providers.push(...metrics.providers);
+  exports.push(...metrics.exports);
+  return { providers, exports };
+}
