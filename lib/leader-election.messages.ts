@@ -30,7 +30,7 @@ export const NO_SERVICE_INJECTED = (election: string, label: string, owner: stri
   `Make ${owner} a Nest provider and register ${registration(election)} in the application. ` +
   `In a unit test that constructs ${owner} with \`new\`, import LeaderElectionTestingModule from ` +
   `'nestjs-lease-election/testing' into Test.createTestingModule instead, or call ` +
-  `provideLeaderElection(instance, election) from that entry point.`;
+  `attachLeaderElection(instance, new TestingLeaderElection()) from that entry point.`;
 
 /** A follower was asked to do leader-only work. */
 export const NOT_LEADER = (election: string, lease: string, leader: string | null): string =>

@@ -1,0 +1,213 @@
+import 'reflect-metadata';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Controller, Get, Injectable, ServiceUnavailableException, UseGuards } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import {
+  getLeaderElectionToken,
+  InjectLeaderElection,
+  LeaderElectionModule,
+  LeaderElectionService,
+  LeaderGuard,
+  LeadershipEndedError,
+  NotLeaderError,
+  OnLeaderChanged,
+  OnLeadershipAcquired,
+  OnLeadershipLost,
+  OnlyWhenLeader,
+  type LeaderChangedEvent,
+  type LeadershipAcquiredEvent,
+  type LeadershipLostEvent,
+  type LeadershipTerm,
+} from '../../lib/index.js';
+import { attachLeaderElection, LeaderElectionTestingModule, TestingLeaderElection } from '../../lib/testing/index.js';
+
+// The `nestjs-lease-election/testing` entry, used the way an app's own tests would.
+
+@Injectable()
+class ReportJob {
+  readonly runs: { token: string; aborted: boolean }[] = [];
+  readonly log: string[] = [];
+  private running: LeadershipTerm | null = null;
+
+  constructor(private readonly election: LeaderElectionService) {}
+
+  @OnlyWhenLeader()
+  report(): string {
+    const term = this.election.currentTerm()!;
+    this.runs.push({ token: term.fencingToken, aborted: term.signal.aborted });
+    return 'done';
+  }
+
+  @OnlyWhenLeader({ onFollower: 'throw' })
+  async consume(): Promise<LeadershipTerm> {
+    this.running = this.election.currentTerm();
+    return this.running!;
+  }
+
+  @OnLeadershipAcquired()
+  async start(event: LeadershipAcquiredEvent): Promise<void> {
+    await Promise.resolve();
+    this.log.push(`acquired ${event.fencingToken} current=${this.election.currentTerm()?.fencingToken}`);
+  }
+
+  @OnLeadershipLost()
+  async stop(event: LeadershipLostEvent): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    this.log.push(`lost ${event.reason} ${event.fencingToken}`);
+  }
+
+  @OnLeaderChanged()
+  changed(event: LeaderChangedEvent): void {
+    this.log.push(`leader ${event.holder}`);
+  }
+}
+
+@Controller('admin')
+@UseGuards(LeaderGuard)
+class AdminController {
+  @Get()
+  run(): string {
+    return 'ok';
+  }
+}
+
+describe('nestjs-lease-election/testing', () => {
+  const modules: TestingModule[] = [];
+  afterEach(async () => {
+    await Promise.all(modules.splice(0).map((moduleRef) => moduleRef.close()));
+  });
+  const compile = async (builder: ReturnType<typeof Test.createTestingModule>) => {
+    const moduleRef = await builder.compile();
+    modules.push(moduleRef);
+    await moduleRef.init();
+    return moduleRef;
+  };
+
+  it('switches between follower and leader at runtime with the production events, terms and gate', async () => {
+    const moduleRef = await compile(
+      Test.createTestingModule({ imports: [LeaderElectionTestingModule.forRoot()], providers: [ReportJob] }),
+    );
+    const election = moduleRef.get(TestingLeaderElection);
+    const job = moduleRef.get(ReportJob);
+    expect(moduleRef.get(LeaderElectionService)).toBe(election);
+
+    expect(election.isLeader).toBe(false);
+    expect(job.report()).toBeUndefined();
+    await expect(job.consume()).rejects.toBeInstanceOf(NotLeaderError);
+
+    const first = await election.becomeLeader();
+    expect(job.log).toEqual(['leader test-replica', `acquired ${first.fencingToken} current=${first.fencingToken}`]);
+    expect(job.report()).toBe('done');
+    await expect(job.consume()).resolves.toBe(first);
+    expect(job.runs).toEqual([{ token: first.fencingToken, aborted: false }]);
+
+    await election.loseLeadership('stolen', 'pod-b');
+    expect(first.signal.aborted).toBe(true);
+    expect(first.signal.reason).toBeInstanceOf(LeadershipEndedError);
+    expect(job.log.slice(2)).toEqual([`lost stolen ${first.fencingToken}`, 'leader pod-b']);
+    expect(election.leader).toBe('pod-b');
+    expect(job.report()).toBeUndefined();
+
+    const second = await election.becomeLeader();
+    expect(BigInt(second.fencingToken)).toBeGreaterThan(BigInt(first.fencingToken));
+    await moduleRef.close();
+    modules.splice(modules.indexOf(moduleRef), 1);
+    expect(second.signal.aborted).toBe(true);
+    expect(job.log.slice(-2).sort()).toEqual(['leader null', `lost shutdown ${second.fencingToken}`]);
+  });
+
+  it('leads from bootstrap with leader: true; LeaderGuard and @InjectLeaderElection see it', async () => {
+    const moduleRef = await compile(
+      Test.createTestingModule({
+        imports: [LeaderElectionTestingModule.forRoot({ leader: true, identity: 'pod-a' })],
+        controllers: [AdminController],
+        providers: [ReportJob],
+      }),
+    );
+    const election = moduleRef.get(TestingLeaderElection);
+    expect(election.isLeader).toBe(true);
+    const guard = new LeaderGuard(moduleRef.get(getLeaderElectionToken()));
+    expect(guard.canActivate()).toBe(true);
+    await election.loseLeadership('renew-failed', 'pod-b');
+    let answer: unknown;
+    try {
+      guard.canActivate();
+    } catch (error) {
+      answer = (error as ServiceUnavailableException).getResponse();
+    }
+    expect(answer).toMatchObject({ statusCode: 503, election: 'default', leader: 'pod-b' });
+  });
+
+  it('named elections are separate, reached by their token', async () => {
+    @Injectable()
+    class BillingJob {
+      constructor(@InjectLeaderElection('billing') readonly billing: TestingLeaderElection) {}
+
+      @OnlyWhenLeader('billing')
+      charge(): string | null {
+        return this.billing.currentTerm()?.fencingToken ?? null;
+      }
+    }
+    const moduleRef = await compile(
+      Test.createTestingModule({
+        imports: [
+          LeaderElectionTestingModule.forRoot(),
+          LeaderElectionTestingModule.forRoot({ name: 'billing', firstFencingToken: 500 }),
+        ],
+        providers: [BillingJob],
+      }),
+    );
+    const billing = moduleRef.get<TestingLeaderElection>(getLeaderElectionToken('billing'));
+    const job = moduleRef.get(BillingJob);
+    expect(job.charge()).toBeUndefined();
+    await billing.becomeLeader();
+    expect(job.charge()).toBe('500');
+    expect(moduleRef.get(TestingLeaderElection).isLeader).toBe(false);
+  });
+
+  it('overrideProvider(LeaderElectionService) reaches @OnlyWhenLeader, with a plain double or a TestingLeaderElection', async () => {
+    const real = () =>
+      Test.createTestingModule({
+        imports: [LeaderElectionModule.forRoot({ leaseName: 'report', standalone: true, logLevel: 'silent' })],
+        providers: [ReportJob],
+      });
+    const plain = { isLeader: false, leader: 'pod-z', identity: 'me', lease: 'default/report', term: null };
+    const withPlain = await compile(real().overrideProvider(LeaderElectionService).useValue(plain));
+    const job = withPlain.get(ReportJob);
+    expect(job.report()).toBeUndefined();
+    await expect(job.consume()).rejects.toMatchObject({ name: 'NotLeaderError', leader: 'pod-z' });
+    plain.isLeader = true;
+    expect(() => job.report()).toThrow(); // runs the body: no term to read from a plain double
+    expect(job.log).toEqual([]);
+
+    const testing = new TestingLeaderElection({ identity: 'pod-t' });
+    const withTesting = await compile(real().overrideProvider(LeaderElectionService).useValue(testing));
+    const other = withTesting.get(ReportJob);
+    const term = await testing.becomeLeader();
+    expect(other.report()).toBe('done');
+    expect(other.runs).toEqual([{ token: term.fencingToken, aborted: false }]);
+    expect(other.log).toContain(`acquired ${term.fencingToken} current=${term.fencingToken}`);
+  });
+
+  it('a job built with new: a clear error, and attachLeaderElection() to wire it by hand', async () => {
+    const election = new TestingLeaderElection();
+    const job = new ReportJob(election as unknown as LeaderElectionService);
+    expect(() => job.report()).toThrow(/no LeaderElectionService was injected.*attachLeaderElection/s);
+    attachLeaderElection(job, election);
+    expect(job.report()).toBeUndefined();
+    const term = await election.becomeLeader();
+    expect(job.report()).toBe('done');
+    expect(job.runs).toEqual([{ token: term.fencingToken, aborted: false }]);
+  });
+
+  it('waitForLeadership resolves on becomeLeader and rejects after shutdown', async () => {
+    const moduleRef = await compile(Test.createTestingModule({ imports: [LeaderElectionTestingModule.forRoot()] }));
+    const election = moduleRef.get(TestingLeaderElection);
+    const waiting = election.waitForLeadership();
+    const term = await election.becomeLeader();
+    await expect(waiting).resolves.toBe(term);
+    await moduleRef.close();
+    modules.splice(modules.indexOf(moduleRef), 1);
+    await expect(election.waitForLeadership()).rejects.toThrow(/stopped/);
+  });
+});
