@@ -2,7 +2,7 @@
 // Lease, and prints `{"nsPerCall":[...]}`. Run in its own process by run.mjs
 // so the harness's pipes and timers do not disturb the tight loop.
 // Usage: node bench/isleader-cost.mjs [iterations] [runs]
-import { LeaderElector, MemoryLeaseLock } from '../dist/elector/index.js';
+import { LeaderElector, MemoryLeaseLock } from '../dist/esm/elector/index.js';
 
 const iterations = Number(process.argv[2] ?? 5_000_000);
 const runs = Number(process.argv[3] ?? 7);

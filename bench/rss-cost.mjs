@@ -10,7 +10,7 @@ const dist = process.argv[3] ?? new URL('../dist/', import.meta.url).pathname;
 const imports = [];
 let library;
 if (withLibrary) {
-  library = await import(`${dist}/index.js`);
+  library = await import(`${dist}/esm/index.js`);
   imports.push(
     library.LeaderElectionModule.forRoot({ leaseName: 'rss', standalone: true, logLevel: 'silent', metrics: false }),
   );

@@ -194,7 +194,7 @@ const results = {
 
 /**
  * Copies dist/ and the scripts that import it into bench/results/.build-<pid>/, keeping their relative layout
- * (so `../../dist/index.js` and the node_modules lookup still resolve). A test run or a parallel session that
+ * (so `../../dist/esm/index.js` and the node_modules lookup still resolve). A test run or a parallel session that
  * rebuilds dist/ during a long benchmark then cannot change our implementation between trials.
  */
 function snapshotBuild() {
@@ -203,7 +203,8 @@ function snapshotBuild() {
     const pid = Number(/^\.build-(\d+)$/.exec(stale)?.[1]);
     if (pid && !isAlive(pid)) rmSync(join(results, stale), { recursive: true, force: true });
   }
-  if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  if (!existsSync(join(root, 'dist', 'esm', 'index.js')))
+    throw new Error('dist/ is missing: run `npm run build` first');
   const dir = join(results, `.build-${process.pid}`);
   cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
   for (const file of [

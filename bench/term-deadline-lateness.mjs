@@ -21,7 +21,7 @@
 //          [--lease-duration MS] [--renew-deadline MS] [--retry-period MS]
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { LeaderElector, LeaseUnavailableError, MemoryLeaseLock } from '../dist/elector/index.js';
+import { LeaderElector, LeaseUnavailableError, MemoryLeaseLock } from '../dist/esm/elector/index.js';
 import { summarize } from './support.mjs';
 
 const { values: flags } = parseArgs({

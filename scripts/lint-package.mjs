@@ -1,16 +1,14 @@
 // Packs the package exactly as `npm publish` would (prepack builds dist/) and
 // lints what users would install:
-//   1. the file list: package.json, README.md, LICENSE, and dist/**/*.js and
-//      *.d.ts, each built from a source file in lib/ (no tests, samples, maps,
-//      build info or stale output);
+//   1. the file list: package.json, README.md, CHANGELOG.md, LICENSE, and
+//      dist/{cjs,esm}/**/*.js and *.d.ts, each built from a source file in lib/
+//      (no tests, samples, maps, build info or stale output), plus
+//      dist/cjs/package.json, which makes that folder CommonJS;
 //   2. every target of `main`, `types` and `exports` is in the tarball;
 //   3. publint (package.json fields against the files), warnings as errors;
-//   4. @arethetypeswrong/cli with the `esm-only` profile: the types of every
-//      entry point resolve under node16 (ESM) and bundler resolution.
-//      `esm-only` drops the two checks that assume a CommonJS build exists
-//      (node10 and node16-from-CJS). This package is ESM only on purpose: Nest 12
-//      is ESM only, and CommonJS apps load it with require(esm), which every
-//      Node in `engines` has.
+//   4. @arethetypeswrong/cli with every resolution (node10, node16 from
+//      CommonJS and from ESM, bundler): the package ships a CommonJS build
+//      (`require`) and ES module entries (`import`) over it.
 // Usage: node scripts/lint-package.mjs [--keep]   (--keep leaves the .tgz and prints its path)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -38,15 +36,19 @@ try {
 
   // 1. Only what a user needs.
   for (const file of files) {
-    if (['package.json', 'README.md', 'LICENSE'].includes(file)) continue;
-    const built = /^dist\/(.+)\.(js|d\.ts)$/.exec(file);
+    if (['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/cjs/package.json'].includes(file)) continue;
+    const built = /^dist\/(cjs|esm)\/(.+)\.(js|d\.ts)$/.exec(file);
     if (!built) problems.push(`unexpected file in the package: ${file}`);
-    else if (!existsSync(join(root, 'lib', `${built[1]}.ts`))) {
-      problems.push(`${file} has no source lib/${built[1]}.ts (stale build output? delete dist/ and rebuild)`);
+    else if (!existsSync(join(root, 'lib', `${built[2]}.ts`))) {
+      problems.push(`${file} has no source lib/${built[2]}.ts (stale build output? delete dist/ and rebuild)`);
     }
   }
-  for (const required of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts']) {
-    if (!files.includes(required)) problems.push(`missing from the package: ${required}`);
+  const required = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/cjs/package.json'];
+  for (const entry of ['index', 'elector/index', 'health/index', 'testing/index']) {
+    required.push(`dist/cjs/${entry}.js`, `dist/esm/${entry}.js`);
+  }
+  for (const file of required) {
+    if (!files.includes(file)) problems.push(`missing from the package: ${file}`);
   }
   for (const file of files.filter((name) => name.endsWith('.js'))) {
     if (!files.includes(file.replace(/\.js$/, '.d.ts'))) problems.push(`${file} ships without its .d.ts`);
@@ -77,8 +79,8 @@ try {
   if (run(bin('publint'), ['run', '--strict', tarball], { stdio: 'inherit' }).status !== 0) {
     problems.push('publint reported problems (above)');
   }
-  console.log('\n$ attw --profile esm-only <tarball>');
-  if (run(bin('attw'), ['--profile', 'esm-only', '--no-emoji', tarball], { stdio: 'inherit' }).status !== 0) {
+  console.log('\n$ attw <tarball>');
+  if (run(bin('attw'), ['--no-emoji', tarball], { stdio: 'inherit' }).status !== 0) {
     problems.push('@arethetypeswrong/cli reported problems (above)');
   }
   if (process.argv.includes('--keep')) console.log(`\ntarball kept at ${tarball}`);

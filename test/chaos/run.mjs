@@ -192,7 +192,7 @@ function recordProbe(entry) {
 /** Snapshot of the built package and sample, so a rebuild during a long soak cannot change the replicas under test. */
 function snapshotApp() {
   const main = join(root, 'sample', 'dist', 'main.js');
-  if (!existsSync(main) || !existsSync(join(root, 'dist', 'index.js'))) {
+  if (!existsSync(main) || !existsSync(join(root, 'dist', 'esm', 'index.js'))) {
     throw new Error('sample/dist/main.js or dist/ is missing: run `npm run build && npm run build:sample` first.');
   }
   const app = join(runDir, 'app');

@@ -3,7 +3,7 @@
 // (process.hrtime.bigint(), comparable across processes on one machine).
 // SIGTERM stops gracefully (release); SIGKILL is a crash.
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubernetesLeaseLock, LeaderElector } from '../../dist/elector/index.js';
+import { KubernetesLeaseLock, LeaderElector } from '../../dist/esm/elector/index.js';
 
 const env = process.env;
 const kubeConfig = new KubeConfig();
