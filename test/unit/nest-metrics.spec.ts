@@ -143,6 +143,22 @@ describe('LeaderElectionModule metrics providers', () => {
     );
   });
 
+  it('forRootAsync: @InjectMetric resolves the metric, which records the async registration', async () => {
+    const registry = new Registry();
+    const moduleRef = await compile([
+      LeaderElectionModule.forRootAsync({
+        useFactory: async () => ({ ...standalone, leaseName: 'async-metrics', metrics: { registry } }),
+      }),
+    ]);
+    const probe = moduleRef.get(Probe);
+    expect(probe.isLeader).not.toBeNull();
+    expect(probe.isLeader).toBe(registry.getSingleMetric('leader_election_is_leader'));
+    const service = moduleRef.get(LeaderElectionService);
+    await service.waitForLeadership();
+    const labels = { lease: 'async-metrics', namespace: 'metrics-ns', identity: service.identity };
+    expect(await eventually(() => valueOf(probe.isLeader, labels), 1)).toBe(1);
+  });
+
   it('with a prefix, both the prefixed and the plain token resolve to the prefixed metric', async () => {
     const registry = new Registry();
     @Injectable()
