@@ -30,7 +30,13 @@ export async function createElector(
   } else if (standalone) {
     lock = new MemoryLeaseLock(options.leaseName, namespace);
   } else {
-    lock = new KubernetesLeaseLock({ kubeConfig: await loadKubeConfig(options), name: options.leaseName, namespace });
+    lock = new KubernetesLeaseLock({
+      kubeConfig: await loadKubeConfig(options),
+      name: options.leaseName,
+      namespace,
+      labels: options.leaseLabels,
+      events: options.events ?? true,
+    });
   }
   const elector = new LeaderElector({
     lock,

@@ -20,7 +20,33 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof LeaderElectionModuleOpt
   'awaitLeadershipOnBootstrap',
   'logLevel',
   'metrics',
+  'leaseLabels',
+  'events',
 ]);
+
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** Kubernetes label syntax: `[prefix/]name` keys, values of at most 63 characters. */
+function validateLabels(field: string, labels: unknown): void {
+  if (!labels || typeof labels !== 'object' || Array.isArray(labels)) {
+    fail(field, 'must be an object of label keys to string values, for example { app: "billing" }.');
+  }
+  for (const [key, value] of Object.entries(labels)) {
+    const slash = key.lastIndexOf('/');
+    const [prefix, name] = slash >= 0 ? [key.slice(0, slash), key.slice(slash + 1)] : [null, key];
+    if (!LABEL_NAME.test(name) || (prefix !== null && !LABEL_PREFIX.test(prefix))) {
+      fail(field, `${JSON.stringify(key)} is not a valid label key ([prefix/]name, name at most 63 characters).`);
+    }
+    if (typeof value !== 'string' || !LABEL_VALUE.test(value)) {
+      fail(
+        field,
+        `the value of ${JSON.stringify(key)} must be a valid label value (a string of at most 63 characters).`,
+      );
+    }
+  }
+}
 
 export const LOG_LEVELS: LeaderElectionLogLevel[] = ['debug', 'log', 'warn', 'error', 'silent'];
 
@@ -43,7 +69,8 @@ export function validateModuleOptions(options: LeaderElectionModuleOptions): voi
   if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel)) {
     fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(options.logLevel)}.`);
   }
-  for (const flag of ['standalone', 'releaseOnShutdown', 'watch'] as const) {
+  if (options.leaseLabels !== undefined) validateLabels('leaseLabels', options.leaseLabels);
+  for (const flag of ['standalone', 'releaseOnShutdown', 'watch', 'events'] as const) {
     if (options[flag] !== undefined && typeof options[flag] !== 'boolean') fail(flag, 'must be true or false.');
   }
   const wait = options.awaitLeadershipOnBootstrap;

@@ -1,6 +1,6 @@
-import type { CoordinationV1Api, KubeConfig, V1Lease } from '@kubernetes/client-node';
+import type { CoordinationV1Api, CoreV1Event, KubeConfig, V1Lease, V1ObjectMeta } from '@kubernetes/client-node';
 import { loadClientNode, type ClientNode } from './client-node.js';
-import type { LeaseLock, LeaseReadResult, LeaseWatch, LeaseWatchHandlers } from './lease-lock.js';
+import type { LeaseEventAction, LeaseLock, LeaseReadResult, LeaseWatch, LeaseWatchHandlers } from './lease-lock.js';
 import {
   LeaseConflictError,
   LeaseForbiddenError,
@@ -20,9 +20,26 @@ export interface KubernetesLeaseLockOptions {
   name: string;
   /** Lease namespace. */
   namespace: string;
+  /**
+   * Labels set on the Lease when this lock creates it, and kept (these keys
+   * only) on every update, as client-go's `NewWithLabels`. Labels others put
+   * on the Lease are kept too.
+   */
+  labels?: Record<string, string>;
+  /**
+   * Record client-go's leadership Events (`"<identity> became leader"`,
+   * `"<identity> stopped leading"`, reason `LeaderElection`) about the Lease.
+   * Needs `create` on `events` in the namespace. Default true.
+   */
+  events?: boolean;
+  /** `source.component` and `reportingComponent` of those Events. Default `nestjs-lease-election`. */
+  eventComponent?: string;
 }
 
-type Verb = 'get' | 'create' | 'update' | 'watch' | 'read the version of';
+type Verb = 'get' | 'create' | 'update' | 'watch' | 'read the version of' | 'create an Event for';
+
+/** Metadata of the Lease kept across writes: a PUT replaces the object, so what others set must be sent back. */
+type KeptMetadata = Pick<V1ObjectMeta, 'labels' | 'annotations' | 'ownerReferences' | 'finalizers' | 'uid'>;
 
 /** The first release whose resourceVersions are comparable (KEP-5504, stable). */
 const COMPARABLE_SINCE = { major: 1, minor: 35 };
@@ -88,13 +105,18 @@ export class KubernetesLeaseLock implements LeaseLock {
   private api: Promise<CoordinationV1Api> | null = null;
   private readonly user: string;
   private readonly kubeConfig: KubeConfig;
+  private readonly labels: Record<string, string>;
+  private readonly eventComponent: string | null;
   private comparable: boolean | null = null;
+  private kept: KeptMetadata = {};
 
   /** Creates a lock for one Lease; no request is made until the first call. */
   constructor(options: KubernetesLeaseLockOptions) {
     this.name = options.name;
     this.namespace = options.namespace;
     this.kubeConfig = options.kubeConfig;
+    this.labels = { ...(options.labels ?? {}) };
+    this.eventComponent = options.events === false ? null : (options.eventComponent ?? 'nestjs-lease-election');
     this.user = options.kubeConfig.getCurrentUser()?.name ?? 'the current kubeconfig user';
   }
 
@@ -123,6 +145,7 @@ export class KubernetesLeaseLock implements LeaseLock {
     const lease = await this.call('get', signal, async (options) =>
       (await this.coordination()).readNamespacedLease({ name: this.name, namespace: this.namespace }, options),
     );
+    this.keep(lease.metadata);
     const normalized = normalizeLeaseSpec(lease.spec);
     return {
       record: normalized.record,
@@ -191,6 +214,7 @@ export class KubernetesLeaseLock implements LeaseLock {
         if (ended || failed) return;
         if (phase === 'ADDED' || phase === 'MODIFIED') {
           from = object.metadata?.resourceVersion || from;
+          this.keep(object.metadata);
           const normalized = normalizeLeaseSpec(object.spec);
           handlers.onChange({
             record: normalized.record,
@@ -199,6 +223,7 @@ export class KubernetesLeaseLock implements LeaseLock {
           });
         } else if (phase === 'DELETED') {
           from = object.metadata?.resourceVersion || from;
+          this.kept = {};
           handlers.onChange(null);
         } else if (phase === 'BOOKMARK') {
           from = object.metadata?.resourceVersion || from;
@@ -259,7 +284,51 @@ export class KubernetesLeaseLock implements LeaseLock {
     return this.api;
   }
 
+  /**
+   * Records a leadership Event about the Lease, with client-go's fields: type
+   * Normal, reason `LeaderElection`, note `"<identity> <action>"`, the Lease
+   * as involved object. A no-op with `events: false`.
+   */
+  async recordEvent(identity: string, action: LeaseEventAction, signal: AbortSignal): Promise<void> {
+    if (this.eventComponent === null) return;
+    const now = new Date();
+    // client-go names Events <object>.<unix nanoseconds in hex>; the hrtime part keeps two in one ms apart.
+    const nanos = BigInt(now.getTime()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+    const event: CoreV1Event = {
+      metadata: { name: `${this.name}.${nanos.toString(16)}`, namespace: this.namespace },
+      involvedObject: {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        name: this.name,
+        namespace: this.namespace,
+        ...(this.kept.uid ? { uid: this.kept.uid } : {}),
+      },
+      reason: 'LeaderElection',
+      message: `${identity} ${action}`,
+      type: 'Normal',
+      source: { component: this.eventComponent },
+      reportingComponent: this.eventComponent,
+      reportingInstance: identity,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
+    await this.call('create an Event for', signal, async (options) => {
+      const { CoreV1Api } = await loadClientNode();
+      return this.kubeConfig
+        .makeApiClient(CoreV1Api)
+        .createNamespacedEvent({ namespace: this.namespace, body: event }, options);
+    });
+  }
+
+  private keep(metadata: V1ObjectMeta | undefined): void {
+    if (!metadata) return;
+    const { labels, annotations, ownerReferences, finalizers, uid } = metadata;
+    this.kept = { labels, annotations, ownerReferences, finalizers, uid };
+  }
+
   private snapshotOf(lease: V1Lease): LeaseSnapshot {
+    this.keep(lease.metadata);
     return { record: normalizeLeaseSpec(lease.spec).record, resourceVersion: lease.metadata?.resourceVersion ?? '' };
   }
 
@@ -271,7 +340,19 @@ export class KubernetesLeaseLock implements LeaseLock {
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: this.name, namespace: this.namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+      metadata: {
+        ...(resourceVersion
+          ? {
+              annotations: this.kept.annotations,
+              ownerReferences: this.kept.ownerReferences,
+              finalizers: this.kept.finalizers,
+            }
+          : {}),
+        labels: { ...(resourceVersion ? this.kept.labels : {}), ...this.labels },
+        name: this.name,
+        namespace: this.namespace,
+        ...(resourceVersion ? { resourceVersion } : {}),
+      },
       spec: {
         holderIdentity: record.holderIdentity,
         leaseDurationSeconds: record.leaseDurationSeconds,
@@ -329,6 +410,13 @@ export class KubernetesLeaseLock implements LeaseLock {
         case 401:
         case 403: {
           const user = /User "([^"]*)"/.exec(detail)?.[1] ?? this.user;
+          if (verb === 'create an Event for') {
+            return new LeaseForbiddenError(
+              `forbidden: user "${user}" cannot create events in namespace "${this.namespace}" (HTTP ${status}: ` +
+                `${detail}). Grant "create" on events (core API group) in that namespace, or set \`events: false\`.`,
+              options,
+            );
+          }
           return new LeaseForbiddenError(
             `forbidden: user "${user}" cannot ${verb} leases.coordination.k8s.io "${this.name}" in namespace ` +
               `"${this.namespace}" (HTTP ${status}: ${detail}). Grant "${verb}" on leases.coordination.k8s.io ` +

@@ -15,6 +15,7 @@ import { EventDispatcher } from './event-dispatcher.js';
 import { isComparableResourceVersion, type FencingScheme } from './fencing-token.js';
 import type { ElectorOperation, LeaderElectionListener } from './leader-election.events.js';
 import { LeadershipEndedError, type LeadershipTerm, type TermEndReason } from './leadership-term.js';
+import { LeaseEventRecorder } from './lease-event-recorder.js';
 import { LeaseFollower } from './lease-follower.js';
 import type { LeaseReadResult } from './lease-lock.js';
 import { asLeaseLockError, type LeaseLockError } from './lease-lock.errors.js';
@@ -93,6 +94,7 @@ export class LeaderElector {
   private readonly events: EventDispatcher;
   private readonly failures: ElectorFailures;
   private readonly follower: LeaseFollower;
+  private readonly leaseEvents: LeaseEventRecorder;
 
   /** Validates options; throws `InvalidLeaderElectionOptionError` naming the field. Does not start. */
   constructor(options: LeaderElectorOptions) {
@@ -104,6 +106,8 @@ export class LeaderElector {
       onModeChange: (watching, reason) => this.onFollowerModeChange(watching, reason),
       knownVersion: () => this.observed?.resourceVersion,
     });
+    const { lock, identity, clock, requestTimeout, logger } = this.options;
+    this.leaseEvents = new LeaseEventRecorder(lock, identity, clock, requestTimeout, logger);
   }
 
   /** This candidate's identity. */
@@ -296,6 +300,7 @@ export class LeaderElector {
     const watchEnded = new AbortController();
     await Promise.race([this.watching, sleep(clock, requestTimeout, watchEnded.signal)]);
     watchEnded.abort();
+    await this.leaseEvents.flush();
     this.markStopped();
   }
 
@@ -700,6 +705,7 @@ export class LeaderElector {
     this.armDeadlineTimer();
     logger.log(`became leader of ${lock.describe()} (fencing token ${term.fencingToken})`);
     this.events.emit({ type: 'started-leading', term });
+    this.leaseEvents.record('became leader');
     return true;
   }
 
@@ -725,6 +731,7 @@ export class LeaderElector {
     live.controller.abort(new LeadershipEndedError(reason, this.options.lock.describe()));
     this.options.logger.log(`stopped leading ${this.options.lock.describe()} (${reason})`);
     this.events.emit({ type: 'stopped-leading', term: live.term, reason });
+    this.leaseEvents.record('stopped leading');
     this.wake();
   }
 

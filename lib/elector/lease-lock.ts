@@ -56,4 +56,13 @@ export interface LeaseLock {
    * they can serve as fencing tokens. Absent means no.
    */
   resourceVersionsComparable?(signal: AbortSignal): Promise<boolean>;
+  /**
+   * Optional: records a leadership Event about the Lease, as client-go's
+   * `RecordEvent` (`"<identity> became leader"`, `"<identity> stopped leading"`).
+   * Best-effort: the elector logs a failure and carries on.
+   */
+  recordEvent?(identity: string, action: LeaseEventAction, signal: AbortSignal): Promise<void>;
 }
+
+/** The two leadership Events client-go records on its lock. */
+export type LeaseEventAction = 'became leader' | 'stopped leading';

@@ -64,6 +64,19 @@ export interface LeaderElectionModuleOptions {
    * Default false.
    */
   awaitLeadershipOnBootstrap?: boolean | number;
+  /**
+   * Labels put on the Lease when it is created and kept on every update (as
+   * client-go's `NewWithLabels`), for example to find the Leases of an app
+   * with `kubectl get lease -l app=billing`.
+   */
+  leaseLabels?: Record<string, string>;
+  /**
+   * Record client-go's Kubernetes Events on the Lease: `"<identity> became
+   * leader"` and `"<identity> stopped leading"` (reason `LeaderElection`), so
+   * `kubectl describe lease` shows the history. Best-effort: needs `create` on
+   * `events`; a denial is logged once and never affects the election. Default true.
+   */
+  events?: boolean;
   /** Lowest level logged. Default `log`. */
   logLevel?: LeaderElectionLogLevel;
   /** Prometheus metrics through prom-client; `false` turns them off. Default true. */

@@ -83,6 +83,15 @@ describe('sample/deploy manifests', () => {
     await waitFor(() => modes.includes('watch'), 3000, 'the watch to open');
     await waitFor(() => allowed.diagnostics.lastSuccessfulWriteSentAt !== null, 2000, 'a renewal');
     await allowed.stop();
+    // The Role grants create on events: client-go's two leadership Events are recorded.
+    const events = await rawRequest(
+      'GET',
+      `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent('involvedObject.name=sample-leader')}`,
+    );
+    expect((events.json.items as { message: string }[]).map((event) => event.message).sort()).toEqual([
+      'pod-1 became leader',
+      'pod-1 stopped leading',
+    ]);
     const released = await rawRequest(
       'GET',
       `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/sample-leader`,

@@ -183,6 +183,10 @@ describe('LeaderElectionModule (standalone, no Kubernetes)', () => {
     [{ ...standalone, logLevel: 'loud' }, 'logLevel'],
     [{ ...standalone, namespace: 'Bad Namespace' }, 'namespace'],
     [{ ...standalone, awaitLeadershipOnBootstrap: -5 }, 'awaitLeadershipOnBootstrap'],
+    [{ ...standalone, leaseLabels: { 'bad key!': 'x' } }, 'leaseLabels'],
+    [{ ...standalone, leaseLabels: { app: 'x'.repeat(64) } }, 'leaseLabels'],
+    [{ ...standalone, leaseLabels: 'app=x' }, 'leaseLabels'],
+    [{ ...standalone, events: 'yes' }, 'events'],
   ])('fails the bootstrap naming the invalid field (%#: %s)', async (options, field) => {
     await expect(compile([LeaderElectionModule.forRoot(options as never)], [])).rejects.toThrow(`\`${field}\``);
   });

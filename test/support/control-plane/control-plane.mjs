@@ -42,7 +42,13 @@ export function apiRequest(server, token, method, path, body) {
         headers: {
           authorization: `Bearer ${token}`,
           accept: 'application/json',
-          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          ...(payload
+            ? {
+                // A PATCH body is a JSON merge patch.
+                'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
+                'content-length': Buffer.byteLength(payload),
+              }
+            : {}),
         },
         timeout: 5000,
       },
@@ -116,6 +122,8 @@ const RBAC = [
         resources: ['leases'],
         verbs: ['get', 'list', 'watch', 'create', 'update'],
       },
+      // The leadership Events client-go records (the nowatch electors may not: a denied Event is best-effort).
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     ],
   },
   {
