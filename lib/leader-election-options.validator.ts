@@ -22,6 +22,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof LeaderElectionModuleOpt
   'metrics',
   'leaseLabels',
   'events',
+  'leaderPodLabel',
 ]);
 
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
@@ -70,6 +71,15 @@ export function validateModuleOptions(options: LeaderElectionModuleOptions): voi
     fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(options.logLevel)}.`);
   }
   if (options.leaseLabels !== undefined) validateLabels('leaseLabels', options.leaseLabels);
+  if (options.leaderPodLabel !== undefined) {
+    const label = options.leaderPodLabel as { key?: unknown; value?: unknown } | null;
+    if (!label || typeof label !== 'object' || typeof label.key !== 'string') {
+      fail('leaderPodLabel', 'must be { key, value? }, for example { key: "leader", value: "true" }.');
+    }
+    validateLabels('leaderPodLabel', { [label.key]: label.value ?? 'true' });
+    if (options.standalone || options.lock)
+      fail('leaderPodLabel', 'needs a Kubernetes Lease: not with standalone or lock.');
+  }
   for (const flag of ['standalone', 'releaseOnShutdown', 'watch', 'events'] as const) {
     if (options[flag] !== undefined && typeof options[flag] !== 'boolean') fail(flag, 'must be true or false.');
   }

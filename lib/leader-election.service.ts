@@ -30,6 +30,8 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     readonly elector: LeaderElector,
     private readonly options: LeaderElectionModuleOptions,
     private readonly logger: ElectorLogger,
+    /** Work that follows the terms and must finish before the app exits (the leader Pod label). */
+    private readonly settle: () => Promise<void> = () => Promise.resolve(),
   ) {
     this.events$ = this.subject.asObservable();
     this[LEADER_WORK] = new LeaderWork(this, (message) => logger.debug?.(message));
@@ -95,6 +97,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
    */
   async beforeApplicationShutdown(): Promise<void> {
     await this.elector.stop({ drain: () => this.drain() });
+    await this.settle();
     this.subject.complete();
     this.unsubscribe();
   }

@@ -1,3 +1,5 @@
+import type { ConfigurationOptions } from '@kubernetes/client-node';
+
 /** The `@kubernetes/client-node` module (ESM-only), as loaded by {@link loadClientNode}. */
 export type ClientNode = typeof import('@kubernetes/client-node');
 
@@ -20,4 +22,42 @@ export async function loadClientNode(): Promise<ClientNode> {
     }
     throw error;
   }
+}
+
+/**
+ * Per-call options for client-node's generated APIs that abort the request
+ * with `signal`. The APIs take "observable" middleware: objects whose
+ * `toPromise()` yields the request context.
+ */
+export function requestOptions(signal: AbortSignal, headers: Record<string, string> = {}): ConfigurationOptions {
+  const resolved = <T>(value: T) => ({ toPromise: () => Promise.resolve(value) });
+  return {
+    middleware: [
+      {
+        pre: (context: { setSignal(signal: AbortSignal): void; setHeaderParam(key: string, value: string): void }) => {
+          context.setSignal(signal);
+          for (const [key, value] of Object.entries(headers)) context.setHeaderParam(key, value);
+          return resolved(context);
+        },
+        post: <T>(context: T) => resolved(context),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  } as unknown as ConfigurationOptions;
+}
+
+/** The `message` of a Kubernetes Status in an API error's body, if there is one. */
+export function statusMessage(body: unknown): string | undefined {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return body.trim() || undefined;
+    }
+  }
+  if (parsed && typeof parsed === 'object' && typeof (parsed as { message?: unknown }).message === 'string') {
+    return (parsed as { message: string }).message;
+  }
+  return undefined;
 }

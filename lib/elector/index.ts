@@ -5,6 +5,7 @@ export * from './fencing-token.js';
 export * from './kubernetes-lease-lock.js';
 export * from './leader-election.events.js';
 export * from './leader-elector.js';
+export * from './leader-pod-label.js';
 export * from './leadership-term.js';
 export * from './lease-lock.errors.js';
 export * from './lease-lock.js';

@@ -1,5 +1,5 @@
 import type { CoordinationV1Api, CoreV1Event, KubeConfig, V1Lease, V1ObjectMeta } from '@kubernetes/client-node';
-import { loadClientNode, type ClientNode } from './client-node.js';
+import { loadClientNode, requestOptions, statusMessage, type ClientNode } from './client-node.js';
 import type { LeaseEventAction, LeaseLock, LeaseReadResult, LeaseWatch, LeaseWatchHandlers } from './lease-lock.js';
 import {
   LeaseConflictError,
@@ -59,21 +59,6 @@ const NETWORK_ERROR_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
 ]);
-
-function statusMessage(body: unknown): string | undefined {
-  let parsed = body;
-  if (typeof body === 'string') {
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      return body.trim() || undefined;
-    }
-  }
-  if (parsed && typeof parsed === 'object' && typeof (parsed as { message?: unknown }).message === 'string') {
-    return (parsed as { message: string }).message;
-  }
-  return undefined;
-}
 
 function isAbort(error: unknown): boolean {
   return (error as { name?: unknown })?.name === 'AbortError' || (error as { type?: unknown })?.type === 'aborted';
@@ -367,21 +352,7 @@ export class KubernetesLeaseLock implements LeaseLock {
 
   private async call<T>(verb: Verb, signal: AbortSignal, send: (options: object) => Promise<T>): Promise<T> {
     if (signal.aborted) throw new LeaseTimeoutError(`${verb} lease ${this.describe()}: aborted before sending`);
-    // client-node's generated API takes "observable" middleware: objects whose
-    // `toPromise()` yields the context. This one attaches the call's signal.
-    const resolved = <T>(value: T) => ({ toPromise: () => Promise.resolve(value) });
-    const options = {
-      middleware: [
-        {
-          pre: (context: { setSignal(signal: AbortSignal): void }) => {
-            context.setSignal(signal);
-            return resolved(context);
-          },
-          post: <T>(context: T) => resolved(context),
-        },
-      ],
-      middlewareMergeStrategy: 'append',
-    };
+    const options = requestOptions(signal);
     try {
       return await send(options);
     } catch (error) {

@@ -77,6 +77,14 @@ export interface LeaderElectionModuleOptions {
    * `events`; a denial is logged once and never affects the election. Default true.
    */
   events?: boolean;
+  /**
+   * Opt-in: while this replica leads, its own Pod carries this label, so a
+   * Service that selects it routes to the leader. Needs `POD_NAME` (and
+   * `POD_NAMESPACE`) from the downward API, and `patch` and `list` on pods.
+   * See the README's "Routing to the leader" for the window in which two Pods
+   * or none carry it.
+   */
+  leaderPodLabel?: { key: string; value?: string };
   /** Lowest level logged. Default `log`. */
   logLevel?: LeaderElectionLogLevel;
   /** Prometheus metrics through prom-client; `false` turns them off. Default true. */

@@ -29,6 +29,8 @@ import { TelemetryService } from './telemetry.service.js';
         retryPeriod: Number(config.get('RETRY_PERIOD_MS', 2_000)),
         standalone: config.get('STANDALONE') === 'true',
         logLevel: config.get('LOG_LEVEL', 'log'),
+        // The leader's Pod carries this label while it leads; deploy/leader-service.yaml selects it.
+        leaderPodLabel: config.get('LEADER_POD_LABEL') ? { key: config.get<string>('LEADER_POD_LABEL')! } : undefined,
       }),
     }),
   ],

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
-import { KubernetesLeaseLock, LeaderElector, type ElectorErrorEvent } from '../../lib/elector/index.js';
+import { KubernetesLeaseLock, LeaderElector, LeaderPodLabel, type ElectorErrorEvent } from '../../lib/elector/index.js';
 import { kubeConfigFor, rawRequest, sharedControlPlane, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const deployDir = fileURLToPath(new URL('../../sample/deploy/', import.meta.url));
@@ -34,7 +34,7 @@ describe('sample/deploy manifests', () => {
     await createNamespace(namespace);
     const objects = manifests();
     expect(objects.map((object) => object.kind).sort()).toEqual(
-      ['Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(),
+      ['Deployment', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount'].sort(),
     );
     const client = KubernetesObjectApi.makeApiClient(kubeConfigFor('admin'));
     for (const object of objects) {
@@ -75,6 +75,33 @@ describe('sample/deploy manifests', () => {
       identity: 'pod-1',
       ...timings,
     });
+    // The deployment's leaderPodLabel: the Role lets the service account label its own Pod.
+    const pod = await rawRequest('POST', `/api/v1/namespaces/${namespace}/pods`, {
+      metadata: { name: 'pod-1', labels: { 'app.kubernetes.io/name': 'lease-election-sample' } },
+      spec: {
+        serviceAccountName: 'lease-election-sample',
+        automountServiceAccountToken: false,
+        containers: [{ name: 'app', image: 'registry.invalid/sample:1' }],
+      },
+    });
+    expect(pod.status).toBe(201);
+    const podLabel = new LeaderPodLabel({
+      kubeConfig: asServiceAccount,
+      podName: 'pod-1',
+      namespace,
+      key: 'lease-election-sample/leader',
+      logger: quiet,
+      clock: allowed.options.clock,
+      requestTimeout: allowed.options.requestTimeout,
+    });
+    podLabel.attach(allowed);
+    const leaderPods = async () =>
+      (
+        await rawRequest(
+          'GET',
+          `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent('lease-election-sample/leader=true')}`,
+        )
+      ).json.items.map((item: { metadata: { name: string } }) => item.metadata.name);
     const modes: string[] = [];
     allowed.subscribe((event) => event.type === 'follower-mode' && modes.push(event.mode));
     allowed.start();
@@ -82,7 +109,11 @@ describe('sample/deploy manifests', () => {
     // The Role grants watch on the one Lease: the elector follows it without polling.
     await waitFor(() => modes.includes('watch'), 3000, 'the watch to open');
     await waitFor(() => allowed.diagnostics.lastSuccessfulWriteSentAt !== null, 2000, 'a renewal');
+    await podLabel.flush();
+    expect(await leaderPods()).toEqual(['pod-1']);
     await allowed.stop();
+    await podLabel.flush();
+    expect(await leaderPods()).toEqual([]);
     // The Role grants create on events: client-go's two leadership Events are recorded.
     const events = await rawRequest(
       'GET',

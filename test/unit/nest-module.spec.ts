@@ -6,6 +6,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import {
   InjectLeaderElection,
   LeaderElectionModule,
@@ -198,6 +199,37 @@ describe('LeaderElectionModule (standalone, no Kubernetes)', () => {
     delete process.env.KUBERNETES_SERVICE_PORT;
     const attempt = compile([LeaderElectionModule.forRoot({ leaseName: 'no-config', logLevel: 'silent' })], []);
     await expect(attempt).rejects.toThrow(/no Kubernetes configuration found.*standalone: true/s);
+  });
+
+  it('leaderPodLabel: fails the bootstrap with the downward-API env to add when POD_NAME is unset', async () => {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+      users: [{ name: 'u', token: 't' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const saved = process.env.POD_NAME;
+    delete process.env.POD_NAME;
+    try {
+      const attempt = compile(
+        [
+          LeaderElectionModule.forRoot({
+            leaseName: 'label',
+            kubeConfig,
+            leaderPodLabel: { key: 'leader' },
+            logLevel: 'silent',
+          }),
+        ],
+        [],
+      );
+      await expect(attempt).rejects.toThrow(/`leaderPodLabel`.*POD_NAME.*fieldPath: metadata\.name/s);
+    } finally {
+      if (saved !== undefined) process.env.POD_NAME = saved;
+    }
+    await expect(
+      compile([LeaderElectionModule.forRoot({ ...standalone, leaderPodLabel: { key: 'leader' } })], []),
+    ).rejects.toThrow(/`leaderPodLabel`.*not with standalone/);
   });
 
   it('throws a clear error when @OnlyWhenLeader is used outside a Nest provider', () => {

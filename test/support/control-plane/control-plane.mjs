@@ -124,6 +124,8 @@ const RBAC = [
       },
       // The leadership Events client-go records (the nowatch electors may not: a denied Event is best-effort).
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      // The opt-in leader Pod label: patch to set and remove it, list to clean up after a crashed leader.
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'patch'] },
     ],
   },
   {
