@@ -1,5 +1,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
+  KubernetesLeaseCandidate,
   KubernetesLeaseLock,
   LeaderElector,
   LeaderPodLabel,
@@ -16,8 +19,19 @@ import { fail, validateModuleOptions } from './leader-election-options.validator
 export interface ElectorSetup {
   elector: LeaderElector;
   standalone: boolean;
-  /** Resolves once work that follows the terms (the leader Pod label) has settled; run after `stop()`. */
+  /** Runs before the elector starts (publishes the LeaseCandidate in coordinated mode). */
+  prepare: () => Promise<void>;
+  /** Runs after the elector stopped: waits for the leader Pod label, removes the LeaseCandidate. */
   settle: () => Promise<void>;
+}
+
+/** A default identity that can name a LeaseCandidate (a DNS-1123 subdomain): `<pod or host>-<8 hex>`. */
+function objectNameIdentity(): string {
+  const base = (process.env.POD_NAME || hostname())
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '');
+  return `${(base || 'replica').slice(0, 200)}-${randomBytes(4).toString('hex')}`;
 }
 
 /** Validates the module options and builds the elector over a Kubernetes Lease, or an in-memory one when standalone. */
@@ -44,9 +58,11 @@ export async function createElector(
       events: options.events ?? true,
     });
   }
+  const coordinated = options.coordinated !== undefined && kubeConfig !== null;
   const elector = new LeaderElector({
     lock,
-    identity: options.identity,
+    identity: options.identity ?? (coordinated ? objectNameIdentity() : undefined),
+    coordinated,
     leaseDuration: options.leaseDuration,
     renewDeadline: options.renewDeadline,
     retryPeriod: options.retryPeriod,
@@ -54,7 +70,23 @@ export async function createElector(
     watch: options.watch ?? true,
     logger,
   });
-  let settle = () => Promise.resolve();
+  let prepare = () => Promise.resolve();
+  const settled: (() => Promise<void>)[] = [];
+  if (coordinated) {
+    const candidate = new KubernetesLeaseCandidate({
+      kubeConfig: kubeConfig!,
+      name: elector.identity,
+      namespace,
+      leaseName: options.leaseName,
+      binaryVersion: options.coordinated!.binaryVersion,
+      emulationVersion: options.coordinated!.emulationVersion,
+      clock: elector.options.clock,
+      logger,
+      requestTimeout: elector.options.requestTimeout,
+    });
+    prepare = () => candidate.start();
+    settled.push(() => candidate.stop());
+  }
   if (options.leaderPodLabel && kubeConfig) {
     const podName = process.env.POD_NAME;
     if (!podName) {
@@ -75,7 +107,10 @@ export async function createElector(
       requestTimeout: elector.options.requestTimeout,
     });
     label.attach(elector);
-    settle = () => label.flush();
+    settled.unshift(() => label.flush());
   }
-  return { elector, standalone, settle };
+  const settle = async () => {
+    for (const step of settled) await step();
+  };
+  return { elector, standalone, prepare, settle };
 }

@@ -23,7 +23,35 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof LeaderElectionModuleOpt
   'leaseLabels',
   'events',
   'leaderPodLabel',
+  'coordinated',
 ]);
+
+const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+function validateCoordinated(options: LeaderElectionModuleOptions): void {
+  const coordinated = options.coordinated as { binaryVersion?: unknown; emulationVersion?: unknown } | null;
+  if (!coordinated || typeof coordinated !== 'object') {
+    fail('coordinated', 'must be { binaryVersion, emulationVersion? }, for example { binaryVersion: "2.3.0" }.');
+  }
+  for (const field of ['binaryVersion', 'emulationVersion'] as const) {
+    const version = coordinated[field];
+    if (
+      (field === 'binaryVersion' || version !== undefined) &&
+      !(typeof version === 'string' && SEMVER.test(version))
+    ) {
+      fail('coordinated', `${field} must be a semantic version without a leading "v", for example "2.3.0".`);
+    }
+  }
+  if (options.standalone || options.lock) fail('coordinated', 'needs a Kubernetes Lease: not with standalone or lock.');
+  if (options.identity !== undefined && !DNS_SUBDOMAIN.test(options.identity)) {
+    fail(
+      'identity',
+      `must be a valid object name (a DNS-1123 subdomain) with \`coordinated\`: it names this replica's ` +
+        `LeaseCandidate. Got ${JSON.stringify(options.identity)}.`,
+    );
+  }
+}
 
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -71,6 +99,7 @@ export function validateModuleOptions(options: LeaderElectionModuleOptions): voi
     fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(options.logLevel)}.`);
   }
   if (options.leaseLabels !== undefined) validateLabels('leaseLabels', options.leaseLabels);
+  if (options.coordinated !== undefined) validateCoordinated(options);
   if (options.leaderPodLabel !== undefined) {
     const label = options.leaderPodLabel as { key?: unknown; value?: unknown } | null;
     if (!label || typeof label !== 'object' || typeof label.key !== 'string') {

@@ -65,14 +65,14 @@ export function createLeaderElectionProviders(
       provide: primary,
       inject: [LEADER_ELECTION_MODULE_OPTIONS, ELECTION_LOGGER],
       useFactory: async (options: LeaderElectionModuleOptions, logger: ReturnType<typeof levelled>) => {
-        const { elector, standalone, settle } = await createElector(options, logger);
+        const { elector, standalone, prepare, settle } = await createElector(options, logger);
         if (standalone) {
           logger.warn(
             `standalone mode: lease "${options.leaseName}" is in memory and this replica always leads. ` +
               'Never use it with more than one replica.',
           );
         }
-        return new LeaderElectionService(election, elector, options, logger, settle);
+        return new LeaderElectionService(election, elector, options, logger, { prepare, settle });
       },
     },
     ...createElectionCoreProviders(election, primary),

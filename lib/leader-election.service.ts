@@ -30,8 +30,11 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     readonly elector: LeaderElector,
     private readonly options: LeaderElectionModuleOptions,
     private readonly logger: ElectorLogger,
-    /** Work that follows the terms and must finish before the app exits (the leader Pod label). */
-    private readonly settle: () => Promise<void> = () => Promise.resolve(),
+    /** Steps around the elector: before it starts (a LeaseCandidate), after it stopped (Pod label, candidate). */
+    private readonly around: { prepare(): Promise<void>; settle(): Promise<void> } = {
+      prepare: () => Promise.resolve(),
+      settle: () => Promise.resolve(),
+    },
   ) {
     this.events$ = this.subject.asObservable();
     this[LEADER_WORK] = new LeaderWork(this, (message) => logger.debug?.(message));
@@ -75,6 +78,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
   /** Starts candidacy; waits for leadership only with `awaitLeadershipOnBootstrap`. */
   async onApplicationBootstrap(): Promise<void> {
     if (this.elector.state !== 'idle') return;
+    await this.around.prepare();
     this.elector.start();
     const wait = this.options.awaitLeadershipOnBootstrap;
     if (!wait) return;
@@ -97,7 +101,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
    */
   async beforeApplicationShutdown(): Promise<void> {
     await this.elector.stop({ drain: () => this.drain() });
-    await this.settle();
+    await this.around.settle();
     this.subject.complete();
     this.unsubscribe();
   }

@@ -31,7 +31,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -127,6 +129,8 @@ func main() {
 	retryPeriod := flag.Duration("retry-period", envMillis("RETRY_PERIOD", 2*time.Second), "retry period (env RETRY_PERIOD in ms)")
 	benchIterations := flag.Int("bench-isleader", 0, "instead of running, time N IsLeader() calls per run and print ns/call")
 	benchRuns := flag.Int("bench-runs", 7, "runs for -bench-isleader")
+	coordinatedBinary := flag.String("coordinated-binary-version", os.Getenv("CLE_BINARY_VERSION"), "Coordinated Leader Election: publish a LeaseCandidate with this binary version (env CLE_BINARY_VERSION)")
+	coordinatedEmulation := flag.String("coordinated-emulation-version", os.Getenv("CLE_EMULATION_VERSION"), "its emulation version (env CLE_EMULATION_VERSION; default the binary version)")
 	klog.InitFlags(nil) // -v=4 and friends, to see client-go's own decisions on stderr
 	flag.Parse()
 
@@ -162,6 +166,27 @@ func main() {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 
+	coordinated := *coordinatedBinary != ""
+	if coordinated {
+		emulation := *coordinatedEmulation
+		if emulation == "" {
+			emulation = *coordinatedBinary
+		}
+		clientset, err := kubernetes.NewForConfig(restConfig)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "creating clientset: %v\n", err)
+			os.Exit(1)
+		}
+		candidate, waiter, err := leaderelection.NewCandidate(clientset, *namespace, *identity, *leaseName,
+			*coordinatedBinary, emulation, coordinationv1.OldestEmulationVersion)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "creating lease candidate: %v\n", err)
+			os.Exit(1)
+		}
+		go candidate.Run(ctx)
+		waiter.WaitForCacheSync(ctx.Done())
+	}
+
 	// OnStoppedLeading also fires when Run ends without ever leading, so only
 	// report it for a term that started.
 	var leading sync.Mutex
@@ -173,6 +198,7 @@ func main() {
 		RetryPeriod:     *retryPeriod,
 		ReleaseOnCancel: true,
 		Name:            *leaseName,
+		Coordinated:     coordinated,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(context.Context) {
 				leading.Lock()

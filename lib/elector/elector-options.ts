@@ -32,6 +32,14 @@ export interface LeaderElectorOptions {
   watch?: boolean;
   /** Release the Lease on {@link LeaderElector.stop} so the next candidate takes over at once. Default true. */
   releaseOnStop?: boolean;
+  /**
+   * Coordinated Leader Election (KEP-4355), as client-go's `Coordinated`:
+   * the kube-apiserver's coordinator writes the holder (run a
+   * `KubernetesLeaseCandidate` beside the elector). The elector never creates
+   * the Lease, only takes a term the coordinator gave it, and hands the Lease
+   * over when `preferredHolder` names another candidate. Default false.
+   */
+  coordinated?: boolean;
   /** Upper bound of one API call; less than renewDeadline. Default renewDeadline / 2. */
   requestTimeout?: number;
   /** Upper bound of the whole release on stop. Default renewDeadline. */
@@ -170,6 +178,7 @@ export function resolveElectorOptions(options: LeaderElectorOptions): ResolvedEl
     renewDeadline,
     retryPeriod,
     releaseOnStop: options.releaseOnStop ?? true,
+    coordinated: options.coordinated ?? false,
     watch: options.watch ?? true,
     requestTimeout,
     releaseTimeout,

@@ -2,6 +2,7 @@ export * from './clock.js';
 export * from './elector-diagnostics.js';
 export * from './elector-options.js';
 export * from './fencing-token.js';
+export * from './kubernetes-lease-candidate.js';
 export * from './kubernetes-lease-lock.js';
 export * from './leader-election.events.js';
 export * from './leader-elector.js';

@@ -346,6 +346,15 @@ export class LeaderElector {
       const renewed = await this.attempt('renew');
       this.checkRenewDeadline();
       if (renewed) continue;
+      const preferred = this.preferredOther();
+      if (preferred !== null && this.live !== null) {
+        logger.log(`the coordinator prefers ${preferred} as holder of ${lock.describe()}; handing over`);
+        this.endTerm('preempted');
+        this.holdForDrain = false;
+        // Without a holder the coordinator hands the Lease to the preferred candidate at once, not after expiry.
+        await this.release();
+        return;
+      }
       const holder = this.observed?.record.holderIdentity ?? '';
       if (holder !== '' && holder !== this.identity && this.observedValid()) {
         logger.warn(`lease ${lock.describe()} is now held by ${holder}; stepping down`);
@@ -370,6 +379,7 @@ export class LeaderElector {
   private nextAttemptDelay(): number {
     const { clock, random } = this.options;
     const holder = this.observed?.record.holderIdentity ?? '';
+    if (this.options.coordinated) return this.coordinatedAttemptDelay(holder);
     const heldByOther = this.observed !== null && holder !== '' && holder !== this.identity;
     const untilExpiry = Math.max(0, this.observedExpiry() - clock.now()) + random() * HANDOVER_SPREAD_MS;
     // A 409 only means another candidate won, and the watch is about to deliver its record.
@@ -377,6 +387,26 @@ export class LeaderElector {
     if (this.follower.watching && !failing) return heldByOther ? untilExpiry : random() * HANDOVER_SPREAD_MS;
     const poll = this.acquireDelay();
     return heldByOther && !failing ? Math.min(poll, untilExpiry) : poll;
+  }
+
+  /**
+   * Coordinated: only a term the coordinator gave is taken, and at once; until
+   * then a watching candidate waits for the watch (re-reading every
+   * leaseDuration), a polling one polls at client-go's cadence.
+   */
+  private coordinatedAttemptDelay(holder: string): number {
+    const { random, leaseDuration } = this.options;
+    if (holder === this.identity && this.observedValid() && this.preferredOther() === null) {
+      return random() * HANDOVER_SPREAD_MS;
+    }
+    const failing = this.failures.consecutive > 0;
+    return this.follower.watching && !failing ? leaseDuration : this.acquireDelay();
+  }
+
+  /** Coordinated: the candidate the coordinator prefers over us, named in the observed record; else null. */
+  private preferredOther(): string | null {
+    const preferred = this.options.coordinated ? (this.observed?.record.preferredHolder ?? '') : '';
+    return preferred !== '' && preferred !== this.identity ? preferred : null;
   }
 
   /**
@@ -456,7 +486,7 @@ export class LeaderElector {
     const started = clock.now();
     const leading = this.live !== null || this.holdForDrain;
 
-    if (leading && this.observed && this.observedValid()) {
+    if (leading && this.observed && this.observedValid() && this.preferredOther() === null) {
       const record: LeaseRecord = {
         ...this.observed.record,
         holderIdentity: this.identity,
@@ -494,6 +524,11 @@ export class LeaderElector {
     } catch (error) {
       const failure = asLeaseLockError(error);
       if (failure.reason !== 'not_found') return this.fail(operation, failure);
+      // Coordinated: only the coordinator creates the Lease.
+      if (this.options.coordinated) {
+        this.failures.clear();
+        return false;
+      }
       // The Lease vanished while another holder's claim is still valid by our
       // observation: it was deleted under a live leader, who will re-create it.
       // Wait that claim out instead of creating a second leader.
@@ -528,6 +563,15 @@ export class LeaderElector {
     if (changed && !leading) this.follower.reopen(current.resourceVersion);
     const old = current.record;
     if (old.holderIdentity !== '' && old.holderIdentity !== this.identity && this.observedValid()) {
+      this.failures.clear();
+      return false;
+    }
+    // Coordinated (client-go's tryCoordinatedRenew): write only a valid claim the coordinator gave us, and stop
+    // renewing once it prefers someone else.
+    if (
+      this.options.coordinated &&
+      (old.holderIdentity !== this.identity || !this.observedValid() || this.preferredOther() !== null)
+    ) {
       this.failures.clear();
       return false;
     }
@@ -631,7 +675,7 @@ export class LeaderElector {
   // ------------------------------------------------------------ observation
 
   private observe(read: LeaseReadResult): void {
-    this.failures.reportMalformed(read);
+    this.failures.reportMalformed(this.options.coordinated ? withoutCoordinationProblems(read) : read);
     if (this.observed && sameRecord(this.observed.record, read.record)) {
       this.observed = { record: read.record, resourceVersion: read.resourceVersion };
       return;
@@ -804,4 +848,13 @@ export class LeaderElector {
     }
     logger.warn(`could not release lease ${lock.describe()} within ${releaseTimeout}ms; it will expire on its own`);
   }
+}
+
+/** A read whose `strategy` and `preferredHolder` are expected (coordinated mode), not malformations. */
+function withoutCoordinationProblems(read: LeaseReadResult): LeaseReadResult {
+  if (!read.normalized) return read;
+  const problems = read.normalized.problems.filter(
+    (problem) => problem.field !== 'strategy' && problem.field !== 'preferredHolder',
+  );
+  return { ...read, normalized: { ...read.normalized, problems } };
 }

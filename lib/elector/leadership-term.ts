@@ -9,7 +9,9 @@ export type TermEndReason =
   /** renewDeadline passed before a renewal was even attempted: the event loop or process was stalled. */
   | 'expired'
   /** {@link LeaderElector.stop} was called. */
-  | 'shutdown';
+  | 'shutdown'
+  /** Coordinated Leader Election named a better holder (`preferredHolder`): the Lease was handed over. */
+  | 'preempted';
 
 /**
  * One uninterrupted period of leadership. `signal` aborts the moment the term

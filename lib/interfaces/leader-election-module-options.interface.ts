@@ -85,6 +85,21 @@ export interface LeaderElectionModuleOptions {
    * or none carry it.
    */
   leaderPodLabel?: { key: string; value?: string };
+  /**
+   * Opt-in Coordinated Leader Election (KEP-4355), as client-go's
+   * `Coordinated: true` with a LeaseCandidate: the kube-apiserver picks the
+   * holder among the candidates (oldest emulation version first). This
+   * replica publishes a LeaseCandidate named after its `identity`, never
+   * creates the Lease, and hands it over when the coordinator prefers another
+   * candidate. Needs the `CoordinatedLeaderElection` feature gate and
+   * `coordination.k8s.io/v1beta1` served, and RBAC on `leasecandidates`.
+   */
+  coordinated?: {
+    /** Semver without a leading `v`, for example `2.3.0`: this build's version. */
+    binaryVersion: string;
+    /** Semver, at most `binaryVersion`. Default `binaryVersion`. */
+    emulationVersion?: string;
+  };
   /** Lowest level logged. Default `log`. */
   logLevel?: LeaderElectionLogLevel;
   /** Prometheus metrics through prom-client; `false` turns them off. Default true. */

@@ -28,9 +28,14 @@ export class CandidateFleet {
   constructor(private readonly env: Record<string, string>) {}
 
   /** Starts our candidate, or with `executable` another one speaking the same protocol (the client-go reference). */
-  launch(identity: string, kubeconfig: string, executable?: string): CandidateProcess {
+  launch(
+    identity: string,
+    kubeconfig: string,
+    executable?: string,
+    env: Record<string, string> = {},
+  ): CandidateProcess {
     const child = spawn(executable ?? process.execPath, executable ? [] : [script], {
-      env: { ...process.env, ...this.env, IDENTITY: identity, KUBECONFIG: kubeconfig },
+      env: { ...process.env, ...this.env, ...env, IDENTITY: identity, KUBECONFIG: kubeconfig },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -188,6 +188,9 @@ describe('LeaderElectionModule (standalone, no Kubernetes)', () => {
     [{ ...standalone, leaseLabels: { app: 'x'.repeat(64) } }, 'leaseLabels'],
     [{ ...standalone, leaseLabels: 'app=x' }, 'leaseLabels'],
     [{ ...standalone, events: 'yes' }, 'events'],
+    [{ leaseName: 'cle', coordinated: { binaryVersion: 'v1.2' } }, 'coordinated'],
+    [{ leaseName: 'cle', coordinated: { binaryVersion: '1.2.0' }, identity: 'Bad_Name' }, 'identity'],
+    [{ ...standalone, coordinated: { binaryVersion: '1.2.0' } }, 'coordinated'],
   ])('fails the bootstrap naming the invalid field (%#: %s)', async (options, field) => {
     await expect(compile([LeaderElectionModule.forRoot(options as never)], [])).rejects.toThrow(`\`${field}\``);
   });

@@ -40,6 +40,8 @@ export function startControlPlane(options?: {
   dir?: string;
   keep?: boolean;
   auditLog?: boolean;
+  /** Extra kube-apiserver flags, e.g. feature gates. */
+  apiserverArgs?: string[];
   log?: (message: string) => void;
 }): Promise<ControlPlane>;
 

@@ -126,6 +126,12 @@ const RBAC = [
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
       // The opt-in leader Pod label: patch to set and remove it, list to clean up after a crashed leader.
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'patch'] },
+      // Coordinated Leader Election candidates (where the apiserver serves coordination.k8s.io/v1beta1).
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leasecandidates'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
+      },
     ],
   },
   {
@@ -158,7 +164,8 @@ const RBAC = [
  * (8 unless given; ignored when `users` is given), e.g. one per process in a
  * benchmark that tells candidates apart in the audit log.
  *
- * @param {{ users?: {name: string, groups: string[]}[], candidates?: number, dir?: string, log?: (m: string) => void, auditLog?: boolean }} [options]
+ * `apiserverArgs` are extra kube-apiserver flags, e.g. feature gates.
+ * @param {{ users?: {name: string, groups: string[]}[], candidates?: number, dir?: string, log?: (m: string) => void, auditLog?: boolean, apiserverArgs?: string[] }} [options]
  */
 export async function startControlPlane(options = {}) {
   const log = options.log ?? ((message) => process.stderr.write(`[control-plane] ${message}\n`));
@@ -242,6 +249,7 @@ export async function startControlPlane(options = {}) {
     '--disable-admission-plugins=ServiceAccount',
     '--endpoint-reconciler-type=none',
     '--allow-privileged=true',
+    ...(options.apiserverArgs ?? []),
     ...(options.auditLog
       ? [
           `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
