@@ -122,7 +122,9 @@ export class LeaderPodLabel {
     try {
       return await send(requestOptions(controller.signal, headers));
     } catch (error) {
-      if (controller.signal.aborted) throw new Error(`no answer within ${this.options.requestTimeout}ms`);
+      if (controller.signal.aborted) {
+        throw new Error(`no answer within ${this.options.requestTimeout}ms`, { cause: error });
+      }
       throw error;
     } finally {
       this.options.clock.clearTimeout(handle);
