@@ -26,6 +26,8 @@ describe('ReportJob with nestjs-lease-election/testing', () => {
     const election = moduleRef.get(TestingLeaderElection);
     const job = moduleRef.get(ReportJob);
     expect(moduleRef.get(LeaderElectionService)).toBe(election);
+    // Injected by type: the transform emitted the constructor's decorator metadata.
+    expect(Reflect.getMetadata('design:paramtypes', ReportJob)).toEqual([LeaderElectionService]);
 
     expect(job.report()).toBeUndefined();
     expect(job.runs).toEqual([]);
