@@ -1,6 +1,8 @@
 // `npm run demo`: a local control plane, several replicas of the sample app
 // electing a leader, a live view, then a measured graceful handover (SIGTERM)
 // and crash failover (SIGKILL). Everything is stopped on exit, even on Ctrl-C.
+// In a terminal the view is a table redrawn in place; when the output is piped
+// or logged, it is one timestamped line per event instead.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -34,6 +36,10 @@ const observeMs = Number(flags['observe-seconds']) * 1000;
 const tty = process.stdout.isTTY;
 const color = (code) => (text) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);
 const [bold, green, dim, yellow] = [color(1), color(32), color(2), color(33)];
+const startedAt = process.hrtime.bigint();
+const stamp = (at = process.hrtime.bigint()) => `[${(Number(at - startedAt) / 1e9).toFixed(3).padStart(7)}s]`;
+/** A line of output: as is in a terminal, timestamped in a log. */
+const say = (message) => console.log(tty ? message : `${stamp()} ${message}`);
 
 const workDir = mkdtempSync(join(tmpdir(), 'nle-demo-'));
 const children = new Map();
@@ -101,7 +107,9 @@ async function launch(name, user) {
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
-  children.set(name, { name, port, child, exited, status: null, gone: false });
+  children.set(name, { name, port, child, exited, status: null, gone: false, logged: { events: 0, up: false } });
+  event(`${name} started (pid ${child.pid})`);
+  void exited.then(({ code, signal }) => !cleaningUp && event(`${name} exited (${signal ?? `code ${code}`})`));
   return children.get(name);
 }
 
@@ -120,6 +128,7 @@ async function poll() {
 }
 
 function render(title) {
+  if (!tty) return logChanges(title);
   const rows = [...children.values()].map((replica) => {
     const status = replica.status;
     const state = replica.gone
@@ -140,8 +149,49 @@ function render(title) {
     ),
     ...rows,
   ].join('\n');
-  if (tty) process.stdout.write(`\x1b[2J\x1b[H${view}\n`);
-  else console.log(`${view}\n`);
+  process.stdout.write(`\x1b[2J\x1b[H${view}\n`);
+}
+
+// Not a terminal: instead of the table, one line per change since the last look.
+let loggedTitle;
+function logChanges(title) {
+  logTermEvents();
+  if (title !== loggedTitle) say(bold((loggedTitle = title)));
+  for (const replica of children.values()) {
+    if (replica.gone || !replica.status || replica.logged.up) continue;
+    replica.logged.up = true;
+    say(`${replica.name} is up, sees leader ${replica.status.leader ?? '-'}`);
+  }
+}
+
+/** Leadership changes, from the replicas' own event logs (their times, not the polling's). */
+function logTermEvents() {
+  const fresh = [];
+  for (const replica of children.values()) {
+    const events = readEvents(replica.name);
+    fresh.push(...events.slice(replica.logged.events));
+    replica.logged.events = events.length;
+  }
+  fresh.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  for (const { event: kind, identity, at, token, reason } of fresh) {
+    if (kind === 'term-start') console.log(`${stamp(at)} ${green(`${identity} leads`)} (fencing token ${token})`);
+    if (kind === 'term-end') console.log(`${stamp(at)} ${identity} stops leading (${reason}, token ${token})`);
+  }
+}
+
+/** A step of the demo, logged when not in a terminal (where the table shows it). */
+function event(message) {
+  if (tty) return;
+  logTermEvents();
+  say(message);
+}
+
+/** Once per phase when not in a terminal: what each live replica has run as leader. */
+function logRuns() {
+  const runs = [...children.values()]
+    .filter((replica) => !replica.gone && replica.status)
+    .map(({ name, status }) => `${name} ${status.runs.reconcile}/${status.runs.report}`);
+  event(`leader-only runs (reconcile/report): ${runs.join(', ')}`);
 }
 
 async function watch(title, ms) {
@@ -196,20 +246,24 @@ function overlapCheck() {
 }
 
 try {
-  console.log(bold('Starting a local control plane (etcd + kube-apiserver)...'));
-  console.log(
-    dim('The first run builds both from Go modules into ~/.cache (about 4 minutes); later runs start in seconds.'),
-  );
-  plane = await startControlPlane({ log: (message) => console.log(dim(message)) });
+  say(bold('Starting a local control plane (etcd + kube-apiserver)...'));
+  say(dim('The first run builds both from Go modules into ~/.cache (about 4 minutes); later runs start in seconds.'));
+  if (!tty)
+    say(
+      `lease ${timings.leaseDuration}ms · renew deadline ${timings.renewDeadline}ms · retry ${timings.retryPeriod}ms`,
+    );
+  plane = await startControlPlane({ log: (message) => say(dim(message)) });
   for (let index = 0; index < replicas; index++) await launch(`replica-${index}`, `candidate-${index % 8}`);
   await watch('electing', 1000);
   const deadline = Date.now() + 20_000;
   while (!leaderName() && Date.now() < deadline) await watch('electing', 500);
   if (!leaderName()) throw new Error('no replica became leader within 20s');
   await watch('steady state: only the leader runs the leader-only jobs', observeMs);
+  logRuns();
 
   // Graceful handover: SIGTERM → drain → release → next replica.
   const first = leaderName();
+  event(`SIGTERM to the leader ${first}: it should drain and release the lease`);
   const termAt = process.hrtime.bigint();
   children.get(first).child.kill('SIGTERM');
   const handover = await waitForNewTerm(termAt, first, timings.leaseDuration * 3);
@@ -218,15 +272,18 @@ try {
   await children.get(first).exited;
   await launch(`replica-${replicas}`, `candidate-${replicas % 8}`);
   await watch(`graceful handover: ${first} → ${handover.replica} in ${handoverMs.toFixed(0)}ms`, observeMs);
+  logRuns();
 
   // Crash failover: SIGKILL → the lease must expire on the followers' clocks.
   const second = leaderName() ?? handover.replica;
+  event(`SIGKILL to the leader ${second}: no release, the lease must expire`);
   const killAt = process.hrtime.bigint();
   children.get(second).child.kill('SIGKILL');
   Object.assign(children.get(second), { gone: 'killed (SIGKILL)', status: null });
   const failover = await waitForNewTerm(killAt, second, timings.leaseDuration * 4);
   const failoverMs = Number(failover.at - killAt) / 1e6;
   await watch(`crash failover: ${second} → ${failover.replica} in ${failoverMs.toFixed(0)}ms`, observeMs);
+  logRuns();
 
   const { spans, overlaps } = overlapCheck();
   const summary = [

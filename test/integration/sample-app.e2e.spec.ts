@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { findSample, SampleFleet, type SampleReplica } from '../support/sample-replicas.js';
 import { leasePath, rawRequest, sharedControlPlane, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
@@ -178,5 +180,43 @@ describe('the sample app (a real Nest HTTP process) against a real kube-apiserve
     expect(
       await replica.metric('leader_election_errors_total', { lease, operation: 'acquire', reason: 'forbidden' }),
     ).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('the demo, piped, prints one timestamped line per event instead of redrawing its table', async () => {
+    // Its own control plane and three replicas, short timings: about 20 s.
+    const demo = spawn(
+      process.execPath,
+      [
+        'sample/demo.mjs',
+        '--lease-duration',
+        '2000',
+        '--renew-deadline',
+        '1000',
+        '--retry-period',
+        '250',
+        '--observe-seconds',
+        '1',
+      ],
+      { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    demo.stdout.on('data', (chunk) => (output += chunk));
+    demo.stderr.on('data', (chunk) => (output += chunk));
+    const code = await new Promise((resolve) => demo.on('exit', resolve));
+    expect({ code, output }).toEqual({ code: 0, output: expect.stringContaining('overlapping across replicas: 0') });
+
+    const lines = output.trimEnd().split('\n');
+    const events = lines.slice(0, lines.indexOf(''));
+    expect(lines.length).toBeLessThan(60);
+    expect(output).not.toContain('\x1b[');
+    for (const line of events) expect(line).toMatch(/^\[ *\d+\.\d{3}s\] /);
+    const count = (pattern: RegExp) => events.filter((line) => pattern.test(line)).length;
+    expect(count(/\] electing$/)).toBe(1);
+    expect(count(/\] SIGTERM to the leader /)).toBe(1);
+    expect(count(/\] graceful handover: replica-\d → replica-\d in \d+ms$/)).toBe(1);
+    expect(count(/\] SIGKILL to the leader /)).toBe(1);
+    expect(count(/\] crash failover: replica-\d → replica-\d in \d+ms$/)).toBe(1);
+    expect(count(/\] replica-\d leads \(fencing token \d+\)$/)).toBeGreaterThanOrEqual(3);
+    expect(lines.slice(events.length)).toEqual(expect.arrayContaining(['Measured']));
   }, 60_000);
 });

@@ -34,6 +34,10 @@ const seed = args.seed === undefined ? Date.now() ^ (Math.random() * 2 ** 31) : 
 const runs = integer(args.runs, 100);
 console.log(`simulating ${runs} run(s), seed ${seed}${typeof args.path === 'string' ? `, path ${args.path}` : ''}`);
 let lastPrint = started;
+let firstFailure: string | null = null;
+let runsSoFar = 0;
+let failovers = 0;
+let slowestFailover = 0;
 const report = await hunt({
   runs,
   seed,
@@ -42,13 +46,25 @@ const report = await hunt({
   maxFaults: integer(args['max-faults'], 40),
   loggerFaults: args['logger-faults'] === true,
   traceLines: integer(args.trace, 120),
-  onRun: () => {
+  onRun: (_scenario, result) => {
+    runsSoFar++;
+    if (result.violation !== null && firstFailure === null) {
+      firstFailure = `first violation in run ${runsSoFar}, after ${((performance.now() - started) / 1000).toFixed(1)}s`;
+    }
+    if (result.failoverMs !== null && firstFailure === null) {
+      failovers++;
+      slowestFailover = Math.max(slowestFailover, result.failoverMs / result.failoverBoundMs!);
+    }
     if (performance.now() - lastPrint < 10_000) return;
     lastPrint = performance.now();
     console.log(`  ... ${((performance.now() - started) / 1000) | 0}s elapsed`);
   },
 });
 const minutes = (performance.now() - started) / 60_000;
+console.log(
+  `${failovers} quiet-phase failover(s) before any violation; the slowest took ${(slowestFailover * 100).toFixed(0)}% of its bound`,
+);
+if (firstFailure !== null) console.log(firstFailure);
 const hours = report.simulatedMs / 3_600_000;
 console.log(
   `${report.runs} run(s), ${hours.toFixed(2)} simulated hours, ${report.terms} terms, ${report.steps} events ` +

@@ -58,6 +58,13 @@ export class Network {
   /** A GC pause of this length hits the node right when its next successful write answer arrives. */
   readonly pauseOnAnswer = new Map<number, number>();
   private readonly closers = new Map<number, Set<() => void>>();
+  /**
+   * A quiet-phase watch outage (see `QuietCrash`): until `until`, watch connects fail with 503 (`error`) or 403
+   * (`forbidden`), or take up to 1.2 x requestTimeout (`slow`, honouring their abort).
+   */
+  watchOutage: { kind: 'error' | 'forbidden' | 'slow'; until: number } | null = null;
+  /** Open watch streams per node: end one (with an error or cleanly), or make it deliver a given record. */
+  private readonly streams = new Map<number, Set<OpenStream>>();
 
   constructor(
     readonly scheduler: Scheduler,
@@ -99,6 +106,24 @@ export class Network {
     return this.crashed.has(node);
   }
 
+  outage(at = this.scheduler.now): 'error' | 'forbidden' | 'slow' | null {
+    const outage = this.watchOutage;
+    return outage !== null && at < outage.until ? outage.kind : null;
+  }
+
+  /** Registers an open stream of `node`; returns its unregistration. */
+  trackStream(node: number, stream: OpenStream): () => void {
+    const set = this.streams.get(node) ?? new Set();
+    this.streams.set(node, set);
+    set.add(stream);
+    return () => set.delete(stream);
+  }
+
+  /** The node's open streams. */
+  streamsOf(node: number): OpenStream[] {
+    return [...(this.streams.get(node) ?? [])];
+  }
+
   /** Tracks an open watch; returns its closer, which is idempotent. */
   trackWatch(node: number, close: () => void): () => void {
     let open = true;
@@ -115,6 +140,14 @@ export class Network {
     this.openWatches.set(node, (this.openWatches.get(node) ?? 0) + 1);
     return closer;
   }
+}
+
+/** An open watch stream as the world can reach it. */
+export interface OpenStream {
+  /** The server ends the stream: with an error (the stream broke) or cleanly (a timeout). */
+  end(error?: LeaseLockError): void;
+  /** The stream delivers `entry` next, as a replay or a lagging cache would. */
+  inject(entry: StoredVersion): void;
 }
 
 type Fate = { kind: 'ok' | 'lost' | 'drop' | 'error'; up: number; down: number; applyAfterAbort: boolean };
@@ -206,9 +239,16 @@ export class FaultyLeaseLock implements LeaseLock {
         reject(new LeaseTimeoutError('watch connect aborted'));
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      scheduler.after(up + hang, null, 'watch@server', () => {
+      const outage = net.outage();
+      // A slow connect in a quiet-phase outage: it honours its abort, unlike `hang`.
+      const slow = outage === 'slow' ? between(random, 0, 1.2 * net.requestTimeout) : 0;
+      scheduler.after(up + hang + slow, null, 'watch@server', () => {
         if (net.isCrashed(node) || net.partitioned(node)) return;
-        if (net.watchForbidden(node)) {
+        if (outage === 'error') {
+          answer(() => reject(new LeaseUnavailableError('watch: service unavailable', { status: 503 })));
+          return;
+        }
+        if (net.watchForbidden(node) || outage === 'forbidden') {
           answer(() => reject(new LeaseForbiddenError('watch on leases is forbidden', { status: 403 })));
           return;
         }
@@ -258,8 +298,16 @@ export class FaultyLeaseLock implements LeaseLock {
         if (old) deliver(old, 'stale event');
       }
     });
+    const untrack = net.trackStream(node, {
+      end: (error) => {
+        close();
+        finish(error);
+      },
+      inject: (entry) => deliver(entry, 'replayed event'),
+    });
     const close = net.trackWatch(node, () => {
       unsubscribe();
+      untrack();
       for (const event of pending) event.cancelled = true;
       signal.removeEventListener('abort', onAbort);
     });

@@ -59,6 +59,8 @@ export class Invariants {
   private readonly afterStop: NodeView[] = [];
   /** Liveness: from `from`, some node must lead within `bound` ms. */
   private liveness: { from: number; bound: number; metAt: number | null } | null = null;
+  /** Failover after a quiet-phase crash: from `from`, some node must lead within `bound` ms. */
+  private failover: { from: number; bound: number; what: string; metAt: number | null } | null = null;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -186,6 +188,17 @@ export class Invariants {
     this.liveness = { from: this.scheduler.now, bound, metAt: null };
   }
 
+  /** Some node must lead within `bound` ms from now, after `what` (a leader crash in the quiet phase). */
+  startFailover(bound: number, what: string): void {
+    this.failover = { from: this.scheduler.now, bound, what, metAt: null };
+  }
+
+  /** When a new leader existed after the quiet-phase crash, relative to it; null if none (yet). */
+  get failoverAfter(): number | null {
+    const failover = this.failover;
+    return failover?.metAt == null ? null : failover.metAt - failover.from;
+  }
+
   get livenessMet(): number | null {
     return this.liveness?.metAt ?? null;
   }
@@ -256,6 +269,15 @@ export class Invariants {
       else if (to > liveness.from + liveness.bound) {
         this.fail(
           `no leader within ${liveness.bound.toFixed(0)}ms after faults cleared at ${liveness.from.toFixed(1)}`,
+        );
+      }
+    }
+    const failover = this.failover;
+    if (failover && failover.metAt === null) {
+      if (counted.length > 0) failover.metAt = from;
+      else if (to > failover.from + failover.bound) {
+        this.fail(
+          `no leader within ${failover.bound.toFixed(0)}ms after ${failover.what} at ${failover.from.toFixed(1)}`,
         );
       }
     }

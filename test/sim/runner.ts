@@ -21,6 +21,8 @@ export interface HuntReport {
   simulatedMs: number;
   steps: number;
   terms: number;
+  /** Runs that staged a quiet-phase leader crash and saw a new leader in time. */
+  failovers: number;
   /** fast-check's report on failure (seed, path, counterexample and our trace), else null. */
   failure: string | null;
 }
@@ -39,13 +41,14 @@ export class SimulationFailure extends Error {
 
 /** Runs scenarios from fast-check, shrinking the first failing one to a minimal seed/path. */
 export async function hunt(options: HuntOptions): Promise<HuntReport> {
-  const report: HuntReport = { runs: 0, simulatedMs: 0, steps: 0, terms: 0, failure: null };
+  const report: HuntReport = { runs: 0, simulatedMs: 0, steps: 0, terms: 0, failovers: 0, failure: null };
   const property = fc.asyncProperty(scenarioArb(options), async (scenario) => {
     const result = await runScenario(scenario);
     report.runs++;
     report.simulatedMs += result.simulatedMs;
     report.steps += result.steps;
     report.terms += result.terms;
+    if (result.failoverMs !== null) report.failovers++;
     options.onRun?.(scenario, result);
     if (result.violation !== null) throw new SimulationFailure(result, options.traceLines ?? 80);
   });

@@ -24,6 +24,27 @@ export type Fault =
   | { at: number; kind: 'delete' }
   | { at: number; kind: 'stop-on-start' | 'reject-listener' | 'throwing-logger'; slot: number };
 
+/**
+ * A failover in the quiet phase, after faults cleared and a leader emerged:
+ * the followers' watches go down (or replay old records), then the leader
+ * crashes, and a new leader is due within a bound of its own (README).
+ * - `healthy`: nothing happens to the watches.
+ * - `broken` / `forbidden`: open watches break (503), and reconnects fail with 503 / 403, until (0.5 + 2
+ *   `span`) x leaseDuration after the crash.
+ * - `slow`: open watches end cleanly (a server timeout), and reconnects take up to 1.2 x requestTimeout
+ *   (honouring their abort), until (0.5 + 2 `span`) x leaseDuration after the crash.
+ * - `replay`: every open watch delivers an older record (0.1 + 0.5 `replayAt`) x leaseDuration after the crash.
+ * The watch fault comes (1 + `settle`) x leaseDuration after a leader is seen, the crash (2 + 2 `offset`) x
+ * retryPeriod after that (so the leader renewed since the followers' last watched change). Fractions in [0, 1].
+ */
+export interface QuietCrash {
+  watch: 'healthy' | 'broken' | 'forbidden' | 'slow' | 'replay';
+  settle: number;
+  offset: number;
+  span: number;
+  replayAt: number;
+}
+
 /** One simulated run: everything it does follows from these values. */
 export interface Scenario {
   /** Seeds the per-request randomness (latencies, fates, jitter). */
@@ -36,6 +57,8 @@ export interface Scenario {
   faultMs: number;
   rates: FaultRates;
   faults: Fault[];
+  /** A leader crash in the quiet phase, or null. */
+  quiet: QuietCrash | null;
 }
 
 /** Knobs of the generator. */
@@ -83,6 +106,20 @@ const ratesArb: fc.Arbitrary<FaultRates> = fc.record({
   watchHang: fc.double({ min: 0, max: 0.1, noNaN: true }),
 });
 
+const quietArb: fc.Arbitrary<QuietCrash> = fc.record({
+  watch: fc.constantFrom(
+    'healthy' as const,
+    'broken' as const,
+    'forbidden' as const,
+    'slow' as const,
+    'replay' as const,
+  ),
+  settle: fc.double({ min: 0, max: 1, noNaN: true }),
+  offset: fc.double({ min: 0, max: 1, noNaN: true }),
+  span: fc.double({ min: 0, max: 1, noNaN: true }),
+  replayAt: fc.double({ min: 0, max: 1, noNaN: true }),
+});
+
 function faultArb(options: ScenarioOptions): fc.Arbitrary<Fault> {
   const at = fc.double({ min: 0, max: 1, noNaN: true });
   // Slots 7 and 8 mean "whoever leads then", so faults hit leaders often.
@@ -121,6 +158,7 @@ export function scenarioArb(options: ScenarioOptions): fc.Arbitrary<Scenario> {
       faultMs: fc.integer({ min: 10_000, max: options.maxFaultMs }),
       rates: ratesArb,
       faults: fc.array(faultArb(options), { maxLength: options.maxFaults, size: 'max' }),
+      quiet: fc.option(quietArb, { nil: null, freq: 6 }),
     })
     .map((scenario) => ({
       ...scenario,

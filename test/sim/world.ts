@@ -1,6 +1,7 @@
 import {
   formatMicroTime,
   LeaderElector,
+  LeaseUnavailableError,
   sleep,
   type ElectorLogger,
   type LeaderElectionEvent,
@@ -10,7 +11,7 @@ import { FaultyLeaseLock, Network } from './faulty-lease-lock.js';
 import { Invariants, type NodeView } from './invariants.js';
 import { LeaseStore } from './lease-store.js';
 import { between, seededRandom, type Random } from './random.js';
-import type { Fault, Scenario } from './scenario.js';
+import type { Fault, QuietCrash, Scenario } from './scenario.js';
 import { Scheduler, SimClock } from './scheduler.js';
 import { Trace } from './trace.js';
 
@@ -24,6 +25,10 @@ export interface RunResult {
   terms: number;
   /** When a leader existed after faults cleared, relative to that moment; null if never. */
   leaderAfterMs: number | null;
+  /** When a new leader existed after the quiet-phase crash, relative to it; null if none was staged. */
+  failoverMs: number | null;
+  /** Its bound, or null. */
+  failoverBoundMs: number | null;
 }
 
 /** Virtual ms after which a stuck instant is reported as a busy loop. */
@@ -41,6 +46,8 @@ class SimNode implements NodeView {
   stopOnStart = false;
   rejectNext = false;
   throwingLogger = false;
+  /** As the last `follower-mode` event said: changes stream (else it polls). */
+  watching = false;
   elector!: LeaderElector;
 
   constructor(
@@ -154,8 +161,12 @@ export class World {
         if (++atInstant > MAX_STEPS_PER_INSTANT) invariants.fail(`busy loop: ${atInstant} events at one instant`);
         if (scheduler.steps > MAX_STEPS) invariants.fail(`more than ${MAX_STEPS} events`);
         if (scheduler.now > scenario.faultMs + MAX_QUIET_MS) invariants.fail('the run did not settle');
-        if (end === Number.POSITIVE_INFINITY && this.livenessFrom !== null) {
-          end = this.livenessFrom + this.livenessBound + scenario.timing.leaseDuration;
+        if (scenario.quiet && !this.quietPlanned && invariants.livenessMet !== null) {
+          this.quietPlanned = true;
+          this.planQuietCrash(scenario.quiet);
+        }
+        if (this.livenessFrom !== null) {
+          end = Math.max(this.livenessFrom + this.livenessBound + scenario.timing.leaseDuration, this.quietUntil);
         }
       }
     } finally {
@@ -171,10 +182,118 @@ export class World {
       steps: scheduler.steps,
       terms: invariants.terms.length,
       leaderAfterMs: met === null || this.livenessFrom === null ? null : met - this.livenessFrom,
+      failoverMs: invariants.failoverAfter,
+      failoverBoundMs: this.failoverBoundMs,
     };
   }
 
   private livenessFrom: number | null = null;
+  private quietPlanned = false;
+  private failoverBoundMs: number | null = null;
+  /** The run goes on at least until then: infinite while a quiet-phase crash is still to come. */
+  private quietUntil = 0;
+
+  /**
+   * The failover bound after a quiet-phase crash, from the crash: the dead leader's last write reaches the
+   * server within one leg; a watching follower sees it within another and tries exactly at its expiry
+   * (leaseDuration by its own clock, plus <= 5 ms of spread and 1 ms of timer truncation), then GET and PUT,
+   * one more GET if an attempt was in flight at the expiry, and a reopened watch's round trip. Without a
+   * watching follower, a polling one first sees the last write within one jittered poll (2.2 x retryPeriod)
+   * and still tries exactly at the expiry; a watch that ended cleanly counts as open while it reconnects, so
+   * `slow` reconnects add requestTimeout.
+   */
+  failoverBound(variant: QuietCrash['watch'], watchingFollower: boolean): number {
+    const { leaseDuration, retryPeriod } = this.scenario.timing;
+    const leg = this.net.quietLatency;
+    const local = (ms: number) => ms / (1 - this.skewBound);
+    if (watchingFollower && (variant === 'healthy' || variant === 'replay')) {
+      return leg + local(leaseDuration + 10) + 8 * leg + 10;
+    }
+    const reconnect = variant === 'slow' ? this.requestTimeout : 0;
+    return leg + local(leaseDuration + 2.2 * retryPeriod + reconnect + 10) + 10 * leg + 10;
+  }
+
+  /** Stages the quiet-phase crash: watches go down (or replay), then the leader crashes; see {@link QuietCrash}. */
+  private planQuietCrash(quiet: QuietCrash): void {
+    const { scheduler, net, store, trace } = this;
+    const { leaseDuration } = this.scenario.timing;
+    this.quietUntil = Number.POSITIVE_INFINITY;
+    const leader = () => this.nodes.find((node) => node.alive && this.invariants.leading(node)) ?? null;
+    let tries = 0;
+    const begin = () => {
+      if (leader() === null) {
+        // A leader is being replaced (say a stop-on-start left over from the faults): try again shortly.
+        if (++tries <= 20)
+          scheduler.after(this.scenario.timing.retryPeriod, null, 'quiet crash: await a leader', begin);
+        else this.quietUntil = 0;
+        return;
+      }
+      for (const node of this.nodes) [node.stopOnStart, node.rejectNext] = [false, false];
+      // Slots left empty by stops that resolved after the faults cleared get a fresh process, as a Deployment would.
+      for (let slot = 0; slot < this.slots.length; slot++) {
+        const node = this.slots[slot];
+        if (!node || node.crashed || node.stopResolvedAt !== null) this.startNode(slot);
+      }
+      // At least two renewals after the watch fault: what the followers saw last is then stale.
+      const crashAt = scheduler.now + (2 + 2 * quiet.offset) * this.scenario.timing.retryPeriod;
+      if (quiet.watch === 'broken' || quiet.watch === 'forbidden' || quiet.watch === 'slow') {
+        const kind = quiet.watch === 'broken' ? 'error' : quiet.watch;
+        net.watchOutage = { kind, until: crashAt + (0.5 + 2 * quiet.span) * leaseDuration };
+        trace.add('world', `watch outage (${kind}) until ${net.watchOutage.until.toFixed(1)}`);
+        for (const node of this.nodes) {
+          for (const stream of net.streamsOf(node.id)) {
+            stream.end(kind === 'slow' ? undefined : new LeaseUnavailableError('watch stream broke', { status: 503 }));
+          }
+        }
+      }
+      scheduler.schedule(crashAt, null, 'quiet crash', () => {
+        const victim = leader();
+        if (victim === null || !this.nodes.some((node) => node !== victim && node.alive)) {
+          trace.add('world', 'quiet crash: nobody leads or nobody follows, skipped');
+          this.quietUntil = 0;
+          return;
+        }
+        const followers = this.nodes.filter((node) => node !== victim && node.alive);
+        const watchingAtCrash = followers.map((node) => node.watching);
+        const bounds = followers.map((node, i) => this.failoverBound(quiet.watch, watchingAtCrash[i]));
+        this.crash(victim);
+        const bound = Math.min(...bounds);
+        this.failoverBoundMs = bound;
+        trace.add('world', `quiet crash of ${victim.identity}: a new leader due within ${bound.toFixed(0)}ms`);
+        const what = `the quiet crash of ${victim.identity} (${quiet.watch} watches)`;
+        this.invariants.startFailover(bound, what);
+        // Each follower on its own must be ready to take over by its bound: by then it no longer names the dead
+        // leader (so one that is slow to notice cannot hide behind a faster one).
+        const crashedAt = scheduler.now;
+        followers.forEach((node, i) =>
+          scheduler.after(bounds[i], null, 'failover: follower check', () => {
+            if (!node.alive) return;
+            const named = node.elector.leader;
+            // Naming a live node is fine: its winning write may be seen before its answer arrives.
+            if (named !== null && !this.nodes.some((other) => other.identity === named && other.alive)) {
+              this.invariants.fail(
+                `${node.identity} still names ${named} as leader ${bounds[i].toFixed(0)}ms after ${what} at ` +
+                  `${crashedAt.toFixed(1)} (its bound, ${watchingAtCrash[i] ? 'watching' : 'polling'} at the crash)`,
+              );
+            }
+          }),
+        );
+        this.quietUntil = scheduler.now + Math.max(...bounds) + leaseDuration;
+        if (quiet.watch !== 'replay') return;
+        scheduler.after((0.1 + 0.5 * quiet.replayAt) * leaseDuration, null, 'quiet replay', () => {
+          for (const node of this.nodes) {
+            if (!node.alive) continue;
+            for (const stream of net.streamsOf(node.id)) {
+              const old = store.older(this.random());
+              if (old) stream.inject(old);
+            }
+          }
+          trace.add('world', 'open watches replay an older record');
+        });
+      });
+    };
+    scheduler.after((1 + quiet.settle) * leaseDuration, null, 'quiet crash: watches', begin);
+  }
 
   private startNode(slot: number): SimNode {
     const { scheduler, scenario, random } = this;
@@ -242,6 +361,7 @@ export class World {
     return [
       (event) => {
         if (event.type !== 'renewed') this.trace.add(node.identity, describe(event));
+        if (event.type === 'follower-mode') node.watching = event.mode === 'watch';
         invariants.onListener(node, 0, event);
       },
       (event) => {

@@ -12,5 +12,7 @@ describe('deterministic simulation of N electors (issue 13)', () => {
     expect(report.failure).toBeNull();
     expect(report.runs).toBe(runs);
     expect(report.terms).toBeGreaterThan(runs);
+    // Most runs end with a leader crash in the quiet phase, with the followers' watches down or replaying.
+    expect(report.failovers).toBeGreaterThan(runs / 2);
   }, 120_000);
 });
