@@ -463,6 +463,13 @@ export class World {
       case 'stop':
         if (node) this.stop(node, fault.drainMs);
         return;
+      case 'stop-during-hung-connect':
+        if (!node || !node.alive) return;
+        this.trace.add(node.identity, 'watch ends; its reconnect will hang');
+        net.hangNextConnect.add(node.id);
+        for (const stream of net.streamsOf(node.id)) stream.end();
+        scheduler.after(100, null, 'stop during a hung connect', () => this.stop(node, 0));
+        return;
       case 'stall':
         if (!node || !node.alive) return;
         // Mostly short pauses (GC), sometimes longer than a lease.
