@@ -564,6 +564,11 @@ export class World {
         scheduler.after(100, null, 'await stops', settle);
         return;
       }
+      // Stops that resolved after the faults cleared left their slots empty: a Deployment would replace them.
+      for (let slot = 0; slot < this.slots.length; slot++) {
+        const node = this.slots[slot];
+        if (!node || node.crashed || node.stopResolvedAt !== null) this.startNode(slot);
+      }
       this.livenessFrom = scheduler.now;
       this.trace.add('world', `liveness: a leader due within ${this.livenessBound.toFixed(0)}ms`);
       this.invariants.startLiveness(this.livenessBound);
