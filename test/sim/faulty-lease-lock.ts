@@ -63,6 +63,8 @@ export class Network {
    * (`forbidden`), or take up to 1.2 x requestTimeout (`slow`, honouring their abort).
    */
   watchOutage: { kind: 'error' | 'forbidden' | 'slow'; until: number } | null = null;
+  /** Per node, until when a watch connect of it hangs ignoring its abort (a wedge the health check reports). */
+  readonly hungUntil = new Map<number, number>();
   /** Nodes whose next watch connect hangs, ignoring its abort. */
   readonly hangNextConnect = new Set<number>();
   /** Open watch streams per node: end one (with an error or cleanly), or make it deliver a given record. */
@@ -227,6 +229,7 @@ export class FaultyLeaseLock implements LeaseLock {
         : 0;
     const up = this.latency();
     const down = this.latency();
+    if (hang) net.hungUntil.set(node, Math.max(net.hungUntil.get(node) ?? 0, scheduler.now + up + hang));
     this.log(`watch from ${resourceVersion ?? 'now'}${hang ? ` (connect hangs ${hang.toFixed(0)}ms)` : ''}`);
     return new Promise<LeaseWatch>((resolve, reject) => {
       let settled = false;

@@ -248,12 +248,15 @@ export class World {
       }
       scheduler.schedule(crashAt, null, 'quiet crash', () => {
         const victim = leader();
-        if (victim === null || !this.nodes.some((node) => node !== victim && node.alive)) {
+        const wedged = (node: SimNode) => (net.hungUntil.get(node.id) ?? 0) > scheduler.now;
+        if (victim === null || !this.nodes.some((node) => node !== victim && node.alive && !wedged(node))) {
           trace.add('world', 'quiet crash: nobody leads or nobody follows, skipped');
           this.quietUntil = 0;
           return;
         }
-        const followers = this.nodes.filter((node) => node !== victim && node.alive);
+        // A follower whose watch connect hangs ignoring its abort (left over from the faults) is wedged: it counts
+        // as watching and does not poll, and the health check reports it. It is held to no bound of its own.
+        const followers = this.nodes.filter((node) => node !== victim && node.alive && !wedged(node));
         const watchingAtCrash = followers.map((node) => node.watching);
         const bounds = followers.map((node, i) => this.failoverBound(quiet.watch, watchingAtCrash[i]));
         this.crash(victim);
