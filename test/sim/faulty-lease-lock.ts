@@ -63,6 +63,10 @@ export class Network {
    * (`forbidden`), or take up to 1.2 x requestTimeout (`slow`, honouring their abort).
    */
   watchOutage: { kind: 'error' | 'forbidden' | 'slow'; until: number } | null = null;
+  /** Per node, until when a watch connect of it hangs ignoring its abort (a wedge the health check reports). */
+  readonly hungUntil = new Map<number, number>();
+  /** Nodes whose next watch connect hangs, ignoring its abort. */
+  readonly hangNextConnect = new Set<number>();
   /** Open watch streams per node: end one (with an error or cleanly), or make it deliver a given record. */
   private readonly streams = new Map<number, Set<OpenStream>>();
 
@@ -219,9 +223,13 @@ export class FaultyLeaseLock implements LeaseLock {
     if (opens.length > 64) opens.shift();
     net.watchOpens.set(node, opens);
     if (signal.aborted) return Promise.reject(new LeaseTimeoutError('watch aborted'));
-    const hang = net.faulty && chance(random, net.rates.watchHang) ? between(random, 1000, 20_000) : 0;
+    const hang =
+      net.hangNextConnect.delete(node) || (net.faulty && chance(random, net.rates.watchHang))
+        ? between(random, 1000, 20_000)
+        : 0;
     const up = this.latency();
     const down = this.latency();
+    if (hang) net.hungUntil.set(node, Math.max(net.hungUntil.get(node) ?? 0, scheduler.now + up + hang));
     this.log(`watch from ${resourceVersion ?? 'now'}${hang ? ` (connect hangs ${hang.toFixed(0)}ms)` : ''}`);
     return new Promise<LeaseWatch>((resolve, reject) => {
       let settled = false;

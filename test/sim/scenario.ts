@@ -17,6 +17,8 @@ export interface Timing {
 export type Fault =
   | { at: number; kind: 'crash' | 'restart'; slot: number }
   | { at: number; kind: 'stop'; slot: number; drainMs: number }
+  /** The node's watch ends cleanly, its reconnect hangs (ignoring its abort), and it is stopped 100 ms later. */
+  | { at: number; kind: 'stop-during-hung-connect'; slot: number }
   /** `span` in [0, 1] scales the fault's duration (see world.ts). */
   | { at: number; kind: 'stall' | 'partition' | 'forbid-watch' | 'pause-on-answer'; slot: number; span: number }
   | { at: number; kind: 'close-watches'; span: number }
@@ -130,10 +132,16 @@ function faultArb(options: ScenarioOptions): fc.Arbitrary<Fault> {
     fc.record({ at, kind: fc.constant('stop' as const), slot, drainMs: fc.oneof(fc.constant(0), fc.nat(5000)) }),
     fc.record({
       at,
-      kind: fc.constantFrom('stall' as const, 'partition' as const, 'forbid-watch' as const),
+      kind: fc.constantFrom(
+        'stall' as const,
+        'partition' as const,
+        'forbid-watch' as const,
+        'pause-on-answer' as const,
+      ),
       slot,
       span,
     }),
+    fc.record({ at, kind: fc.constant('stop-during-hung-connect' as const), slot }),
     fc.record({ at, kind: fc.constant('close-watches' as const), span }),
     fc.record({
       at,

@@ -248,12 +248,15 @@ export class World {
       }
       scheduler.schedule(crashAt, null, 'quiet crash', () => {
         const victim = leader();
-        if (victim === null || !this.nodes.some((node) => node !== victim && node.alive)) {
+        const wedged = (node: SimNode) => (net.hungUntil.get(node.id) ?? 0) > scheduler.now;
+        if (victim === null || !this.nodes.some((node) => node !== victim && node.alive && !wedged(node))) {
           trace.add('world', 'quiet crash: nobody leads or nobody follows, skipped');
           this.quietUntil = 0;
           return;
         }
-        const followers = this.nodes.filter((node) => node !== victim && node.alive);
+        // A follower whose watch connect hangs ignoring its abort (left over from the faults) is wedged: it counts
+        // as watching and does not poll, and the health check reports it. It is held to no bound of its own.
+        const followers = this.nodes.filter((node) => node !== victim && node.alive && !wedged(node));
         const watchingAtCrash = followers.map((node) => node.watching);
         const bounds = followers.map((node, i) => this.failoverBound(quiet.watch, watchingAtCrash[i]));
         this.crash(victim);
@@ -463,6 +466,13 @@ export class World {
       case 'stop':
         if (node) this.stop(node, fault.drainMs);
         return;
+      case 'stop-during-hung-connect':
+        if (!node || !node.alive) return;
+        this.trace.add(node.identity, 'watch ends; its reconnect will hang');
+        net.hangNextConnect.add(node.id);
+        for (const stream of net.streamsOf(node.id)) stream.end();
+        scheduler.after(100, null, 'stop during a hung connect', () => this.stop(node, 0));
+        return;
       case 'stall':
         if (!node || !node.alive) return;
         // Mostly short pauses (GC), sometimes longer than a lease.
@@ -556,6 +566,11 @@ export class World {
       if (this.nodes.some((node) => node.stopping && !node.crashed && node.stopResolvedAt === null)) {
         scheduler.after(100, null, 'await stops', settle);
         return;
+      }
+      // Stops that resolved after the faults cleared left their slots empty: a Deployment would replace them.
+      for (let slot = 0; slot < this.slots.length; slot++) {
+        const node = this.slots[slot];
+        if (!node || node.crashed || node.stopResolvedAt !== null) this.startNode(slot);
       }
       this.livenessFrom = scheduler.now;
       this.trace.add('world', `liveness: a leader due within ${this.livenessBound.toFixed(0)}ms`);
