@@ -156,6 +156,16 @@ const RBAC = [
   },
 ];
 
+/** A POST to etcd's v3 JSON gateway (plain HTTP on loopback). */
+function etcdCall(url, path, body = {}, timeoutMs = 1000) {
+  return fetch(new URL(path, url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  }).then(async (response) => ({ status: response.status, json: await response.json().catch(() => undefined) }));
+}
+
 /**
  * Starts etcd and kube-apiserver on free loopback ports and waits until the
  * apiserver is ready and the `default` namespace exists.
@@ -165,13 +175,24 @@ const RBAC = [
  * benchmark that tells candidates apart in the audit log.
  *
  * `apiserverArgs` are extra kube-apiserver flags, e.g. feature gates.
- * @param {{ users?: {name: string, groups: string[]}[], candidates?: number, dir?: string, log?: (m: string) => void, auditLog?: boolean, apiserverArgs?: string[] }} [options]
+ *
+ * `ha` starts a highly available control plane instead: `etcdMembers` (3) etcd
+ * members forming one cluster, and `apiservers` (2) kube-apiservers that share
+ * them (`--etcd-servers` lists every member) and share the token file,
+ * service-account key and serving certificate, so every user's token works on
+ * each. `servers` lists their URLs; `server` (and every kubeconfig) is the first.
+ * @param {{ users?: {name: string, groups: string[]}[], candidates?: number, dir?: string, log?: (m: string) => void, auditLog?: boolean, apiserverArgs?: string[], ha?: boolean | { etcdMembers?: number, apiservers?: number } }} [options]
  */
 export async function startControlPlane(options = {}) {
   const log = options.log ?? ((message) => process.stderr.write(`[control-plane] ${message}\n`));
   const binaries = await ensureBinaries();
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'nle-control-plane-'));
   mkdirSync(dir, { recursive: true });
+  const ha = options.ha ? { etcdMembers: 3, apiservers: 2, ...(options.ha === true ? {} : options.ha) } : null;
+  const memberCount = ha ? ha.etcdMembers : 1;
+  const apiserverCount = ha ? ha.apiservers : 1;
+  if (!(memberCount >= 1 && apiserverCount >= 1))
+    throw new Error('control plane: needs at least one etcd member and one apiserver');
   const pidFile = join(dir, 'pids');
   const children = new Map();
   const writePids = () =>
@@ -188,9 +209,32 @@ export async function startControlPlane(options = {}) {
   });
   watchdog.unref();
 
-  const [etcdClientPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
-  const server = `https://127.0.0.1:${apiPort}`;
+  // A single control plane keeps the historical process and log names (etcd, kube-apiserver).
+  const members = [];
+  for (let index = 0; index < memberCount; index++) {
+    const [clientPort, peerPort] = [await freePort(), await freePort()];
+    members.push({
+      index,
+      name: ha ? `etcd-${index}` : 'etcd',
+      memberName: ha ? `etcd-${index}` : 'default',
+      url: `http://127.0.0.1:${clientPort}`,
+      peerUrl: `http://127.0.0.1:${peerPort}`,
+      dataDir: join(dir, ha ? `etcd-data-${index}` : 'etcd-data'),
+    });
+  }
+  const apiservers = [];
+  for (let index = 0; index < apiserverCount; index++) {
+    const port = await freePort();
+    apiservers.push({
+      index,
+      name: ha ? `kube-apiserver-${index}` : 'kube-apiserver',
+      port,
+      url: `https://127.0.0.1:${port}`,
+    });
+  }
+  const etcdUrl = members[0].url;
+  const server = apiservers[0].url;
+  const initialCluster = members.map((member) => `${member.memberName}=${member.peerUrl}`).join(',');
 
   const users = (options.users ?? defaultUsers(options.candidates)).map((user) => ({
     ...user,
@@ -221,6 +265,11 @@ export async function startControlPlane(options = {}) {
     return child;
   }
 
+  const running = (name) => {
+    const child = children.get(name);
+    return Boolean(child && child.exitCode === null && child.signalCode === null);
+  };
+
   async function stopChild(name, signal = 'SIGTERM') {
     const child = children.get(name);
     if (!child) return;
@@ -234,12 +283,14 @@ export async function startControlPlane(options = {}) {
     writePids();
   }
 
-  const apiserverArgs = [
-    `--etcd-servers=${etcdUrl}`,
+  // In HA mode the apiservers share one serving certificate: the first one writes it, the others start after.
+  const certDir = join(dir, 'certs');
+  const apiserverArgsFor = (apiserver) => [
+    `--etcd-servers=${members.map((member) => member.url).join(',')}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
-    `--secure-port=${apiPort}`,
-    `--cert-dir=${join(dir, 'certs')}`,
+    `--secure-port=${apiserver.port}`,
+    `--cert-dir=${certDir}`,
     `--token-auth-file=${join(dir, 'tokens.csv')}`,
     '--authorization-mode=RBAC',
     `--service-account-issuer=${server}`,
@@ -253,25 +304,24 @@ export async function startControlPlane(options = {}) {
     ...(options.auditLog
       ? [
           `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
-          `--audit-log-path=${auditPath}`,
+          `--audit-log-path=${apiserver.index === 0 ? auditPath : join(dir, `audit-${apiserver.index}.log`)}`,
           '--audit-log-mode=blocking',
         ]
       : []),
   ];
   const admin = users.find((user) => user.groups.includes('system:masters'));
 
-  async function waitReady(timeoutMs = 90_000) {
+  async function waitReady(apiserver, timeoutMs = 90_000) {
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer yet';
     while (Date.now() < deadline) {
-      const child = children.get('kube-apiserver');
-      if (!child || child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`kube-apiserver exited during startup; see ${join(dir, 'kube-apiserver.log')}`);
+      if (!running(apiserver.name)) {
+        throw new Error(`${apiserver.name} exited during startup; see ${join(dir, `${apiserver.name}.log`)}`);
       }
       try {
-        const ready = await apiRequest(server, admin.token, 'GET', '/readyz');
+        const ready = await apiRequest(apiserver.url, admin.token, 'GET', '/readyz');
         if (ready.status === 200) {
-          const ns = await apiRequest(server, admin.token, 'GET', '/api/v1/namespaces/default');
+          const ns = await apiRequest(apiserver.url, admin.token, 'GET', '/api/v1/namespaces/default');
           if (ns.status === 200) return;
           last = `namespace default: HTTP ${ns.status}`;
         } else last = `readyz: HTTP ${ready.status}`;
@@ -280,23 +330,124 @@ export async function startControlPlane(options = {}) {
       }
       await delay(250);
     }
-    throw new Error(`kube-apiserver not ready after ${timeoutMs}ms (${last}); see ${join(dir, 'kube-apiserver.log')}`);
+    throw new Error(
+      `${apiserver.name} not ready after ${timeoutMs}ms (${last}); see ${join(dir, `${apiserver.name}.log`)}`,
+    );
   }
 
-  async function startApiserver() {
+  const apiserverAt = (index) => {
+    const apiserver = apiservers[index];
+    if (!apiserver) throw new Error(`control plane: no apiserver ${index} (there are ${apiservers.length})`);
+    return apiserver;
+  };
+
+  /** Starts apiserver `index` (default 0) on its port; resolves with the ms it took to be ready. */
+  async function startApiserver(index = 0) {
+    const apiserver = apiserverAt(index);
     const started = Date.now();
-    launch('kube-apiserver', binaries.kubeApiserver, apiserverArgs);
-    await waitReady();
+    launch(apiserver.name, binaries.kubeApiserver, apiserverArgsFor(apiserver));
+    await waitReady(apiserver);
     return Date.now() - started;
   }
+
+  const memberAt = (index) => {
+    const member = members[index];
+    if (!member) throw new Error(`control plane: no etcd member ${index} (there are ${members.length})`);
+    return member;
+  };
+
+  /** Launches etcd member `index`; with existing data it rejoins its cluster (the initial-cluster flags are ignored then). */
+  function launchMember(member) {
+    launch(member.name, binaries.etcd, [
+      `--name=${member.memberName}`,
+      `--data-dir=${member.dataDir}`,
+      `--listen-client-urls=${member.url}`,
+      `--advertise-client-urls=${member.url}`,
+      `--listen-peer-urls=${member.peerUrl}`,
+      `--initial-advertise-peer-urls=${member.peerUrl}`,
+      `--initial-cluster=${initialCluster}`,
+      '--initial-cluster-state=new',
+      '--initial-cluster-token=nle-test',
+      '--unsafe-no-fsync',
+      '--log-level=warn',
+    ]);
+  }
+
+  /** `/v3/maintenance/status` of each running member: its id, the leader it sees, its raft term and index. */
+  async function etcdStatus() {
+    return Promise.all(
+      members.map(async (member) => {
+        if (!running(member.name)) return { index: member.index, url: member.url, running: false };
+        try {
+          const { status, json } = await etcdCall(member.url, '/v3/maintenance/status');
+          if (status !== 200 || !json?.header) return { index: member.index, url: member.url, running: true };
+          return {
+            index: member.index,
+            url: member.url,
+            running: true,
+            id: json.header.member_id,
+            leaderId: json.leader && json.leader !== '0' ? json.leader : null,
+            raftTerm: Number(json.raftTerm ?? 0),
+            raftIndex: Number(json.raftIndex ?? 0),
+          };
+        } catch (error) {
+          return { index: member.index, url: member.url, running: true, error: error.message };
+        }
+      }),
+    );
+  }
+
+  /** The index of the member that leads the etcd cluster (agreed by the running members that answer), or null. */
+  async function etcdLeader() {
+    const statuses = await etcdStatus();
+    const byId = new Map(statuses.filter((status) => status.id).map((status) => [status.id, status.index]));
+    const seen = statuses.filter((status) => status.leaderId).map((status) => status.leaderId);
+    const leaderId = seen.find((id) => byId.has(id));
+    return leaderId === undefined ? null : byId.get(leaderId);
+  }
+
+  /** Waits until a quorum of members answers and agrees on a leader; resolves with its index. */
+  async function waitEtcdHealthy(timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const statuses = await etcdStatus();
+      const answering = statuses.filter((status) => status.id);
+      const leaders = new Set(answering.map((status) => status.leaderId).filter(Boolean));
+      if (answering.length > members.length / 2 && leaders.size === 1) {
+        const [leaderId] = leaders;
+        const leader = answering.find((status) => status.id === leaderId);
+        if (leader) return leader.index;
+      }
+      if (Date.now() >= deadline) throw new Error(`etcd: no healthy cluster after ${timeoutMs}ms; see ${dir}`);
+      await delay(100);
+    }
+  }
+
+  /** Starts etcd member `index` again (it rejoins with its data); resolves once it answers and sees a leader. */
+  async function startEtcdMember(index) {
+    const member = memberAt(index);
+    launchMember(member);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const status = (await etcdStatus())[index];
+      if (status.leaderId) return;
+      if (!running(member.name))
+        throw new Error(`${member.name} exited on restart; see ${join(dir, `${member.name}.log`)}`);
+      if (Date.now() >= deadline) throw new Error(`${member.name} did not rejoin within 60s`);
+      await delay(100);
+    }
+  }
+
+  /** The URL of an apiserver that is running (the first one if all are), for the harness's own requests. */
+  const liveServer = () => (apiservers.find((apiserver) => running(apiserver.name)) ?? apiservers[0]).url;
 
   let stopped = false;
   async function stop() {
     if (stopped) return;
     stopped = true;
     process.off('exit', killAllSync);
-    await stopChild('kube-apiserver');
-    await stopChild('etcd');
+    await Promise.all(apiservers.map((apiserver) => stopChild(apiserver.name)));
+    await Promise.all(members.map((member) => stopChild(member.name)));
     try {
       process.kill(watchdog.pid, 'SIGKILL');
     } catch {
@@ -311,18 +462,11 @@ export async function startControlPlane(options = {}) {
 
   const started = Date.now();
   try {
-    launch('etcd', binaries.etcd, [
-      '--name=default',
-      `--data-dir=${join(dir, 'etcd-data')}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${etcdPeerPort}`,
-      '--unsafe-no-fsync',
-      '--log-level=warn',
-    ]);
-    await startApiserver();
+    for (const member of members) launchMember(member);
+    if (ha) await waitEtcdHealthy();
+    await startApiserver(0);
+    // The others share the first one's certificate (written by now), token file and service-account key.
+    await Promise.all(apiservers.slice(1).map((apiserver) => startApiserver(apiserver.index)));
     for (const object of RBAC) {
       const plural = object.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
       const result = await apiRequest(
@@ -349,22 +493,36 @@ export async function startControlPlane(options = {}) {
     kubeconfigs[user.name] = path;
     tokens[user.name] = user.token;
   }
-  log(`ready at ${server} in ${Date.now() - started}ms (binaries: ${binaries.source}; state: ${dir})`);
+  log(
+    `ready at ${apiservers.map((apiserver) => apiserver.url).join(', ')}${ha ? ` over ${members.length} etcd members` : ''} in ${Date.now() - started}ms (binaries: ${binaries.source}; state: ${dir})`,
+  );
 
   return {
     server,
+    servers: apiservers.map((apiserver) => apiserver.url),
+    ha: Boolean(ha),
     dir,
     etcdUrl,
+    etcdUrls: members.map((member) => member.url),
     kubeconfigs,
     tokens,
     auditLogPath: options.auditLog ? auditPath : undefined,
     binaries,
-    /** Stops only kube-apiserver (etcd keeps the data). */
-    stopApiserver: (signal = 'SIGTERM') => stopChild('kube-apiserver', signal),
-    /** Starts kube-apiserver again on the same port; resolves once ready. */
+    /** Stops only kube-apiserver `index` (default 0); etcd keeps the data. */
+    stopApiserver: (signal = 'SIGTERM', index = 0) => stopChild(apiserverAt(index).name, signal),
+    /** Starts kube-apiserver `index` (default 0) again on the same port; resolves with the ms until ready. */
     startApiserver,
-    /** Sends a raw request as `user` (default admin). */
-    request: (method, path, body, user = 'admin') => apiRequest(server, tokens[user], method, path, body),
+    /** Whether kube-apiserver `index` is running (started and not exited). */
+    apiserverRunning: (index = 0) => running(apiserverAt(index).name),
+    /** Stops etcd member `index` (SIGTERM or SIGKILL); the others keep quorum when there are three. */
+    stopEtcdMember: (index, signal = 'SIGKILL') => stopChild(memberAt(index).name, signal),
+    startEtcdMember,
+    etcdMemberRunning: (index) => running(memberAt(index).name),
+    etcdStatus,
+    etcdLeader,
+    waitEtcdHealthy,
+    /** Sends a raw request as `user` (default admin) to the first running apiserver. */
+    request: (method, path, body, user = 'admin') => apiRequest(liveServer(), tokens[user], method, path, body),
     stop,
   };
 }
