@@ -14,8 +14,20 @@
 //              keeping order: a slow network.
 //   reset      destroy every connection with a TCP RST, and reset new ones
 //              as soon as they are accepted.
+//   oneway     a one-way partition: bytes toward the apiserver are
+//              forwarded, bytes back are dropped. A request arrives and is
+//              applied, but the replica never learns the answer. Connections
+//              that lost bytes are reset when the mode changes (their TLS
+//              stream is broken).
+//   slow-watch delay, by `delayMs`, only the bytes the apiserver sends
+//              unprompted: those that arrive more than 50 ms after the
+//              replica last sent anything on that connection, i.e. watch
+//              events. Answers to requests pass at once (unless queued
+//              behind a delayed event on the same connection).
 //
 // setMode() switches at runtime and applies to existing connections at once.
+// retarget() points new connections at another apiserver and resets the open
+// ones, as a load balancer does when it moves a client.
 import { connect, createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -24,7 +36,9 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 const MAX_HELD_BYTES = 4 * 1024 * 1024;
 /** How long a connection may stay half-closed before it is torn down. */
 const GRACE_MS = 5000;
-export const PROXY_MODES = ['pass', 'blackhole', 'delay', 'reset'];
+export const PROXY_MODES = ['pass', 'blackhole', 'delay', 'reset', 'oneway', 'slow-watch'];
+/** In slow-watch mode, bytes from the apiserver this long after the replica's last bytes count as unprompted. */
+const UNPROMPTED_AFTER_MS = 50;
 
 function hardClose(socket, reset) {
   if (socket.destroyed) return;
@@ -41,8 +55,10 @@ function hardClose(socket, reset) {
 
 /** One direction of a connection: a queue that honours the proxy's mode. */
 class Pipe {
-  constructor(proxy, connection, to) {
+  constructor(proxy, connection, to, direction) {
     this.proxy = proxy;
+    /** 'up' (replica to apiserver) or 'down'. */
+    this.direction = direction;
     this.connection = connection;
     this.to = to;
     /** Chunks waiting, each with the time (performance.now) it may leave; 0 = at once. */
@@ -55,7 +71,17 @@ class Pipe {
   push(chunk) {
     const { mode, delayMs } = this.proxy;
     if (mode === 'reset') return;
-    this.queue.push({ chunk, due: mode === 'delay' ? performance.now() + delayMs : 0 });
+    if (mode === 'oneway' && this.direction === 'down') {
+      this.connection.damaged = true;
+      this.proxy.stats.droppedBytes += chunk.length;
+      return;
+    }
+    const at = performance.now();
+    const delayed =
+      mode === 'delay' ||
+      (mode === 'slow-watch' && this.direction === 'down' && at - this.connection.lastUpAt > UNPROMPTED_AFTER_MS);
+    if (mode === 'slow-watch' && delayed) this.proxy.stats.delayedChunks++;
+    this.queue.push({ chunk, due: delayed ? at + delayMs : 0 });
     this.held += chunk.length;
     if (this.held > MAX_HELD_BYTES) this.proxy.drop(this.connection);
     else this.pump();
@@ -72,6 +98,8 @@ class Pipe {
     this.timer = null;
     const { mode } = this.proxy;
     if (mode === 'blackhole' || mode === 'reset') return;
+    // A one-way partition drops the answers (see push) and holds the apiserver's FIN.
+    if (mode === 'oneway' && this.direction === 'down') return;
     const now = performance.now();
     while (this.queue.length > 0) {
       const head = this.queue[0];
@@ -111,13 +139,21 @@ export async function startFaultProxy(options) {
     mode: 'pass',
     delayMs: 0,
     port: 0,
-    stats: { connections: 0, resets: 0, refused: 0 },
-    /** 'pass' | 'blackhole' | 'delay' (with `delayMs` > 0) | 'reset'. Applies to existing connections at once. */
+    target: { ...target },
+    stats: { connections: 0, resets: 0, refused: 0, droppedBytes: 0, delayedChunks: 0 },
+    /**
+     * 'pass' | 'blackhole' | 'delay' or 'slow-watch' (with `delayMs` > 0) | 'reset' | 'oneway'. Applies to existing
+     * connections at once.
+     */
     setMode(mode, delayMs = 0) {
       if (!PROXY_MODES.includes(mode)) throw new Error(`fault proxy: unknown mode ${mode}`);
-      if (mode === 'delay' && !(delayMs > 0)) throw new Error('fault proxy: delay mode needs delayMs > 0');
+      if ((mode === 'delay' || mode === 'slow-watch') && !(delayMs > 0))
+        throw new Error(`fault proxy: ${mode} mode needs delayMs > 0`);
       proxy.mode = mode;
-      proxy.delayMs = mode === 'delay' ? delayMs : 0;
+      proxy.delayMs = mode === 'delay' || mode === 'slow-watch' ? delayMs : 0;
+      if (mode !== 'oneway') {
+        for (const connection of [...connections]) if (connection.damaged) proxy.drop(connection, true);
+      }
       if (mode === 'reset') {
         for (const connection of [...connections]) proxy.drop(connection, true);
         return;
@@ -125,6 +161,11 @@ export async function startFaultProxy(options) {
       // Chunks already queued keep the latency they were given (they are in
       // flight); held ones leave now if the new mode forwards.
       for (const connection of connections) for (const pipe of connection.pipes) pipe.pump();
+    },
+    /** Sends new connections to `port` on loopback and resets the open ones (the replica reconnects there). */
+    retarget(port) {
+      proxy.target = { host: proxy.target.host, port };
+      for (const connection of [...connections]) proxy.drop(connection, true);
     },
     /** Calls `listener` once, the next time the replica sends bytes toward the apiserver: a request is in flight. */
     onNextRequest(listener) {
@@ -157,11 +198,11 @@ export async function startFaultProxy(options) {
       return;
     }
     proxy.stats.connections++;
-    const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    const upstream = connect({ host: proxy.target.host, port: proxy.target.port, allowHalfOpen: true, noDelay: true });
     upstream.on('error', () => undefined);
-    const connection = { client, upstream, pipes: [] };
-    const toUpstream = new Pipe(proxy, connection, upstream);
-    const toClient = new Pipe(proxy, connection, client);
+    const connection = { client, upstream, pipes: [], damaged: false, lastUpAt: performance.now() };
+    const toUpstream = new Pipe(proxy, connection, upstream, 'up');
+    const toClient = new Pipe(proxy, connection, client, 'down');
     connection.pipes.push(toUpstream, toClient);
     connections.add(connection);
 
@@ -171,6 +212,7 @@ export async function startFaultProxy(options) {
         requestListeners.clear();
         for (const listener of listeners) listener();
       }
+      connection.lastUpAt = performance.now();
       toUpstream.push(chunk);
     });
     upstream.on('data', (chunk) => toClient.push(chunk));
