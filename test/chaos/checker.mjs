@@ -150,6 +150,38 @@ function overlaps(spans) {
 }
 
 /**
+ * A replica run under libfaketime logs faked CLOCK_MONOTONIC times. The harness records `clock` samples for it:
+ * pairs { realAt, fakeAt } read over IPC (and the rate it set). Its events are mapped to the real clock: through
+ * the first sample, at the rate measured between the first and last sample when they are 1 s or more apart, else
+ * at the rate set. Replaces the replica's event list in `events`; returns { identity: { rate, measuredRate } }.
+ */
+export function mapSkewedClocks(events, timeline) {
+  const samples = new Map();
+  for (const record of timeline) {
+    if (record.kind === 'clock') samples.set(record.identity, [...(samples.get(record.identity) ?? []), record]);
+  }
+  const clocks = {};
+  for (const [identity, list] of samples) {
+    const first = list[0];
+    const last = list[list.length - 1];
+    const measured =
+      last.realAt - first.realAt >= 1_000_000_000n
+        ? Number(last.fakeAt - first.fakeAt) / Number(last.realAt - first.realAt)
+        : null;
+    const rate = measured ?? first.rate;
+    clocks[identity] = { rate: first.rate, measuredRate: measured === null ? null : Number(measured.toFixed(4)) };
+    const log = events.get(identity);
+    if (!log) continue;
+    const toReal = (fake) => first.realAt + BigInt(Math.round(Number(fake - first.fakeAt) / rate));
+    events.set(
+      identity,
+      log.map((event) => ({ ...event, at: toReal(event.at) })),
+    );
+  }
+  return clocks;
+}
+
+/**
  * @param {{
  *   events: Map<string, object[]>,
  *   timeline: object[],
@@ -164,6 +196,7 @@ export function checkRun(run) {
   const violation = (kind, message, details = {}) => violations.push({ kind, message, ...details });
   const recoveryBoundMs = timings.leaseDuration + 2.2 * timings.retryPeriod + slackMs;
   const endAt = run.endAt ?? timeline.reduce((max, record) => (record.at > max ? record.at : max), 0n);
+  const clocks = mapSkewedClocks(events, timeline);
 
   // ------------------------------------------------ what happened to each process
   // identity -> { launchedAt, killedAt, stoppedAt (first SIGTERM or SIGKILL), exitedAt, exit, freezes: [{from, to}] }
@@ -518,6 +551,7 @@ export function checkRun(run) {
     terms: terms.length,
     termsClampedAtFreeze: terms.filter((term) => term.clampedBy).length,
     fencingTokens: tokens.length ? { first: tokens[0], last: tokens[tokens.length - 1] } : null,
+    clocks,
     maxTermOverlapMs: ms(termOverlap.maxNs),
     maxWorkOverlapMs: ms(workOverlap.maxNs),
     leaderOnlyExecutions: work.length,
@@ -644,6 +678,27 @@ export function selfTest() {
       ),
     },
   ];
+  // A replica whose clock ran at `rate` logged faked times; they are mapped back through its clock sample (real
+  // 1000 = fake 1000). At 2×, faked 2000..4000 is real 1500..2500: it overlaps b's term (2001..3000). At 2×, faked
+  // 2500..2900 is real 1750..1950: clean, though unmapped it would overlap. At 0.5×, faked 1400..1500 is real
+  // 1800..2000: clean.
+  const skewed = (rate, from, to) =>
+    check(
+      {
+        a: [event('term-start', from, { token: 1 }), event('term-end', to, { token: 1 })],
+        b: [event('term-start', 2001, { token: 2 }), event('term-end', 3000, { token: 2 })],
+      },
+      [
+        launch('a'),
+        launch('b'),
+        { kind: 'clock', identity: 'a', rate, realAt: at(1000), fakeAt: at(1000), at: at(1000) },
+      ],
+    );
+  cases.push(
+    { name: 'a skewed clock mapped back: overlap', expect: ['term-overlap'], result: skewed(2, 2000, 4000) },
+    { name: 'a slow clock mapped back: a clean handover', expect: [], result: skewed(0.5, 1400, 1500) },
+    { name: 'a fast clock mapped back: clean', expect: [], result: skewed(2, 2500, 2900) },
+  );
   const failures = [];
   // Health probes: a frozen leader (2000..5000), an outage is no excuse.
   const probe = (identity, path, sent, answered, status, reason) => ({

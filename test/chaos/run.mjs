@@ -50,6 +50,13 @@ const { values: flags } = parseArgs({
     'naive-work': { type: 'string', default: '1500' },
     'naive-interval': { type: 'string', default: '1000' },
     faults: { type: 'string' },
+    // A highly available control plane: three etcd members, `--apiservers` kube-apiservers sharing them.
+    ha: { type: 'boolean', default: false },
+    apiservers: { type: 'string', default: '2' },
+    // Clock-rate skew (libfaketime) inside the tolerance, and the self-test beyond it.
+    'skew-rate': { type: 'string', default: '1.3' },
+    'skew-beyond-rate': { type: 'string', default: '3' },
+    'skew-self-test': { type: 'boolean', default: false },
     'max-faults': { type: 'string', default: '10000' },
     summary: { type: 'string' },
     dir: { type: 'string' },
@@ -73,15 +80,27 @@ const FAULT_TYPES = [
   'partition+apiserver-restart',
   'stop+apiserver-restart',
   'latency+kill',
+  'oneway',
+  'skew',
 ];
+/** Faults that need the HA control plane (--ha). */
+const HA_FAULT_TYPES = ['etcd-member-restart', 'etcd-leader-kill', 'apiserver-kill', 'apiserver-move', 'slow-watch'];
+/** The self-test fault: a skew beyond the tolerance, which must give overlap (not in any default list). */
+const SELF_TEST_FAULT_TYPES = ['skew-beyond'];
+const ALL_FAULT_TYPES = [...FAULT_TYPES, ...HA_FAULT_TYPES, ...SELF_TEST_FAULT_TYPES];
 
 if (flags.help) {
   console.log(`usage: npm run chaos -- [--minutes M] [--seed S] [--replicas N]
        [--lease-duration MS --renew-deadline MS --retry-period MS] [--slack MS]
        [--faults type,type,...] [--max-faults N] [--summary FILE] [--dir DIR] [--keep] [--quiet]
        [--naive-work MS --naive-interval MS]  (a job that ignores the signal; --naive-work 0 turns it off)
+       [--ha [--apiservers N]]  (three etcd members and N (2) apiservers; each replica's proxy picks one)
+       [--skew-rate R]          (the skew fault's clock rate factor, inside the tolerance; default 1.3)
+       [--skew-self-test [--skew-beyond-rate R]]  (only skew-beyond faults: the leader's clock runs 1/R (3) as
+                                fast; passes when the checker reports term overlap, which it must)
 
 Fault types: ${FAULT_TYPES.join(', ')}.
+With --ha also: ${HA_FAULT_TYPES.join(', ')}.
 Every type runs once (in a seeded random order), then random faults follow until --minutes of
 fault injection have passed. The run directory is kept on failure or with --keep.`);
   process.exit(0);
@@ -96,8 +115,19 @@ const timings = {
   retryPeriod: Number(flags['retry-period']),
 };
 const slackMs = Number(flags.slack);
-const faultTypes = flags.faults ? flags.faults.split(',').map((type) => type.trim()) : FAULT_TYPES;
-for (const type of faultTypes) if (!FAULT_TYPES.includes(type)) throw new Error(`unknown fault type ${type}`);
+const ha = flags.ha;
+const apiserverCount = ha ? Number(flags.apiservers) : 1;
+const skewSelfTest = flags['skew-self-test'];
+const faultTypes = flags.faults
+  ? flags.faults.split(',').map((type) => type.trim())
+  : skewSelfTest
+    ? SELF_TEST_FAULT_TYPES
+    : [...FAULT_TYPES, ...(ha ? HA_FAULT_TYPES : [])];
+for (const type of faultTypes) if (!ALL_FAULT_TYPES.includes(type)) throw new Error(`unknown fault type ${type}`);
+for (const type of faultTypes) {
+  if (HA_FAULT_TYPES.includes(type) && !ha) throw new Error(`fault type ${type} needs --ha`);
+}
+if (ha && !(apiserverCount >= 2 && apiserverCount <= 3)) throw new Error('--apiservers must be 2 or 3');
 if (!(replicaCount >= 2 && replicaCount <= 8)) throw new Error('--replicas must be between 2 and 8');
 if (!(minutes > 0)) throw new Error('--minutes must be positive');
 
@@ -105,7 +135,7 @@ const { leaseDuration: D, renewDeadline: RD, retryPeriod: RP } = timings;
 const recoveryBoundMs = D + 2.2 * RP + slackMs;
 
 // The seed comes first, so a failing run can be replayed.
-const replay = `npm run chaos -- --minutes ${minutes} --seed ${seed} --replicas ${replicaCount} --lease-duration ${D} --renew-deadline ${RD} --retry-period ${RP}`;
+const replay = `npm run chaos -- --minutes ${minutes} --seed ${seed} --replicas ${replicaCount} --lease-duration ${D} --renew-deadline ${RD} --retry-period ${RP}${ha ? ` --ha --apiservers ${apiserverCount}` : ''}${skewSelfTest ? ` --skew-self-test --skew-beyond-rate ${flags['skew-beyond-rate']}` : ''}${flags.faults ? ` --faults ${flags.faults}` : ''}`;
 console.log(`chaos: seed ${seed}  (replay: ${replay})`);
 
 // ------------------------------------------------------------ utilities
@@ -166,6 +196,33 @@ function freePort() {
   });
 }
 
+// ------------------------------------------------------------- clock skew
+
+/** libfaketime's multi-threaded library (Node runs threads); FAKETIME_LIB overrides the search. */
+function findFaketime() {
+  const candidates = [
+    process.env.FAKETIME_LIB,
+    '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1',
+    '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1',
+    '/usr/lib/faketime/libfaketimeMT.so.1',
+    '/usr/local/lib/faketime/libfaketimeMT.so.1',
+  ].filter(Boolean);
+  return candidates.find((path) => existsSync(path)) ?? null;
+}
+const SKEW_FAULTS = ['skew', 'skew-beyond'];
+const faketimeLib = faultTypes.some((type) => SKEW_FAULTS.includes(type)) ? findFaketime() : null;
+if (faultTypes.some((type) => SKEW_FAULTS.includes(type)) && !faketimeLib) {
+  throw new Error(
+    'the skew faults need libfaketime (apt-get install faketime; or set FAKETIME_LIB); or leave them out with --faults',
+  );
+}
+const skewRate = Number(flags['skew-rate']);
+const skewBeyondRate = Number(flags['skew-beyond-rate']);
+if (!(skewRate >= 1 && skewRate < D / RD)) {
+  throw new Error(`--skew-rate must be at least 1 and below leaseDuration / renewDeadline (${D / RD})`);
+}
+if (!(skewBeyondRate > D / RD)) throw new Error(`--skew-beyond-rate must exceed leaseDuration / renewDeadline`);
+
 // ------------------------------------------------------------- run state
 
 const runDir = flags.dir ?? mkdtempSync(join(tmpdir(), 'nle-chaos-'));
@@ -223,10 +280,15 @@ function writePids() {
 
 // ------------------------------------------------------------ event logs
 
-/** Incremental reader of one replica's EVENT_LOG. */
+/**
+ * Incremental reader of one replica's EVENT_LOG. A skewed replica logs faked times: `toReal` maps them to about
+ * the real clock for the harness's own waits (`at`), and `rawAt` keeps what was logged, for the checker, which maps
+ * them exactly through the clock samples.
+ */
 class EventTail {
-  constructor(path) {
+  constructor(path, toReal = null) {
     this.path = path;
+    this.toReal = toReal;
     this.offset = 0;
     this.partial = '';
     this.events = [];
@@ -247,7 +309,8 @@ class EventTail {
     for (const line of lines) {
       if (!line.trim()) continue;
       const event = JSON.parse(line);
-      event.at = BigInt(event.at);
+      event.rawAt = BigInt(event.at);
+      event.at = this.toReal ? this.toReal(event.rawAt) : event.rawAt;
       this.events.push(event);
       if (event.event === 'term-start') this.openTerm = event;
       if (event.event === 'term-end') this.openTerm = null;
@@ -259,15 +322,31 @@ class EventTail {
 
 let appMain = null;
 
-async function launch(slot) {
+/**
+ * Launches the replica of `slot`. With `clockRate`, its process runs under libfaketime with every clock
+ * (CLOCK_MONOTONIC included: Node's timers, performance.now() and process.hrtime) at that rate, and a preloaded
+ * probe answers clock pings over IPC (see clockSample).
+ */
+async function launch(slot, { clockRate = null } = {}) {
   const generation = (slots[slot]?.generation ?? -1) + 1;
   const identity = `r${slot}-${generation}`;
   const port = await freePort();
   const eventLog = join(runDir, 'events', `${identity}.jsonl`);
   const out = openSync(join(runDir, 'logs', `${identity}.log`), 'a');
-  const child = spawn(process.execPath, [appMain], {
+  const skewEnv =
+    clockRate === null
+      ? {}
+      : {
+          LD_PRELOAD: [faketimeLib, process.env.LD_PRELOAD].filter(Boolean).join(' '),
+          FAKETIME: `+0 x${clockRate}`,
+          FAKETIME_DONT_FAKE_MONOTONIC: '0',
+          DONT_FAKE_MONOTONIC: '0',
+        };
+  const args = clockRate === null ? [appMain] : ['--import', join(here, 'clock-probe.mjs'), appMain];
+  const child = spawn(process.execPath, args, {
     env: {
       ...process.env,
+      ...skewEnv,
       KUBECONFIG: proxies[slot].kubeconfig,
       POD_NAME: identity,
       PORT: String(port),
@@ -286,7 +365,7 @@ async function launch(slot) {
       REPORT_CRON: '*/30 * * * * *',
       LOG_LEVEL: 'warn',
     },
-    stdio: ['ignore', out, out],
+    stdio: clockRate === null ? ['ignore', out, out] : ['ignore', out, out, 'ipc'],
   });
   closeSync(out);
   const replica = {
@@ -295,11 +374,13 @@ async function launch(slot) {
     identity,
     port,
     child,
-    tail: new EventTail(eventLog),
+    // libfaketime starts the faked clock at the process's start: about now.
+    tail: new EventTail(eventLog, clockRate === null ? null : skewedToReal(now(), clockRate)),
     expectedExit: null,
     frozen: false,
     exited: false,
     metrics: null,
+    clockRate,
   };
   replica.exitedPromise = new Promise((resolve) =>
     child.on('exit', (code, signal) => {
@@ -318,10 +399,60 @@ async function launch(slot) {
   );
   slots[slot] = replica;
   replicas.set(identity, replica);
-  record({ kind: 'launch', identity, slot, pid: child.pid, at: now() });
+  record({ kind: 'launch', identity, slot, pid: child.pid, at: now(), ...(clockRate === null ? {} : { clockRate }) });
   writePids();
   void probeLoop(replica);
   return replica;
+}
+
+/** Approximate real time of a faked reading, for a clock started at `startAt` running at `rate`. */
+function skewedToReal(startAt, rate) {
+  return (fake) => startAt + BigInt(Math.round(Number(fake - startAt) / rate));
+}
+
+/**
+ * Reads a skewed replica's faked CLOCK_MONOTONIC over IPC, 7 times, and records the pair with the shortest round
+ * trip: { real: the harness's clock at its midpoint, fake: the replica's reading }. The checker maps the replica's
+ * event times to the real clock through these pairs.
+ */
+async function clockSample(replica) {
+  if (replica.clockRate === null || replica.exited || !replica.child.connected) return null;
+  let best = null;
+  for (let ping = 0; ping < 7; ping++) {
+    const sentAt = now();
+    const answer = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), 1000);
+      const onMessage = (message) => {
+        if (message?.clockPong !== ping) return;
+        clearTimeout(timer);
+        replica.child.off('message', onMessage);
+        resolve(BigInt(message.at));
+      };
+      replica.child.on('message', onMessage);
+      try {
+        replica.child.send({ clockPing: ping });
+      } catch {
+        clearTimeout(timer);
+        replica.child.off('message', onMessage);
+        resolve(null);
+      }
+    });
+    const backAt = now();
+    if (answer === null) continue;
+    if (!best || backAt - sentAt < best.rtt)
+      best = { rtt: backAt - sentAt, realAt: sentAt + (backAt - sentAt) / 2n, fakeAt: answer };
+    await sleep(5);
+  }
+  if (!best) return null;
+  return record({
+    kind: 'clock',
+    identity: replica.identity,
+    rate: replica.clockRate,
+    realAt: best.realAt,
+    fakeAt: best.fakeAt,
+    rttMs: Number(best.rtt) / 1e6,
+    at: now(),
+  });
 }
 
 /** Sends a signal and records it. SIGKILL/SIGSTOP are stamped after delivery, SIGCONT/SIGTERM before. */
@@ -581,16 +712,28 @@ async function writeLease(shape, build, extra) {
 
 // ------------------------------------------------------------------ faults
 
-async function restartApiserver(how) {
+/** The apiserver a replica reaches (through its proxy); always 0 without --ha. */
+const apiserverOf = (replica) => proxies[replica.slot].apiserver;
+
+/** Points slot's proxy at apiserver `index`, resetting its open connections (a load balancer moving a client). */
+function moveProxy(slot, index, why) {
+  const proxy = proxies[slot];
+  const from = proxy.apiserver;
+  proxy.apiserver = index;
+  proxy.retarget(Number(new URL(plane.servers[index]).port));
+  return record({ kind: 'move', slot, from, to: index, why, at: now() });
+}
+
+async function restartApiserver(how, index = 0) {
   const stopBegan = now();
-  await plane.stopApiserver(how);
+  await plane.stopApiserver(how, index);
   const stoppedAt = now();
   const downtime = rng.uniform(0, 1500);
   await sleep(downtime);
-  const startMs = await plane.startApiserver();
+  const startMs = await plane.startApiserver(index);
   const readyAt = now();
   log(
-    `   apiserver ${how}: stopped after ${(Number(stoppedAt - stopBegan) / 1e6).toFixed(0)}ms, down ${downtime.toFixed(0)}ms, ready ${startMs}ms after relaunch`,
+    `   apiserver ${index} ${how}: stopped after ${(Number(stoppedAt - stopBegan) / 1e6).toFixed(0)}ms, down ${downtime.toFixed(0)}ms, ready ${startMs}ms after relaunch`,
   );
   return { stopBegan, stoppedAt, readyAt, downtimeMs: Number(readyAt - stoppedAt) / 1e6 };
 }
@@ -691,7 +834,7 @@ const FAULTS = {
 
   async 'apiserver-restart'(leader) {
     const how = rng.pick(['SIGTERM', 'SIGKILL']);
-    const restart = await restartApiserver(how);
+    const restart = await restartApiserver(how, apiserverOf(leader));
     faultRecord('apiserver-restart', leader, {
       startAt: restart.stopBegan,
       clearAt: restart.readyAt,
@@ -713,7 +856,7 @@ const FAULTS = {
         if (triggeredAt !== null) return;
         triggeredAt = now();
         byRequest = fromRequest;
-        setTimeout(() => resolve(plane.stopApiserver('SIGKILL')), afterMs);
+        setTimeout(() => resolve(plane.stopApiserver('SIGKILL', apiserverOf(leader))), afterMs);
       };
       proxy.onNextRequest(() => trigger(true));
       setTimeout(() => trigger(false), 5 * RP);
@@ -722,7 +865,7 @@ const FAULTS = {
     await stopped;
     const stoppedAt = now();
     await sleep(rng.uniform(0, 1500));
-    const startMs = await plane.startApiserver();
+    const startMs = await plane.startApiserver(apiserverOf(leader));
     const readyAt = now();
     faultRecord('apiserver-restart-inflight', leader, {
       startAt: stopBegan,
@@ -832,7 +975,7 @@ const FAULTS = {
     proxy.setMode('blackhole');
     await sleep(rng.uniform(0.2 * D, 0.8 * D));
     const how = rng.pick(['SIGTERM', 'SIGKILL']);
-    const restart = await restartApiserver(how);
+    const restart = await restartApiserver(how, apiserverOf(leader));
     await sleep(rng.uniform(0, D));
     const healAt = now();
     proxy.setMode('pass');
@@ -851,7 +994,7 @@ const FAULTS = {
     const stopAt = signal(leader, 'SIGSTOP');
     await sleep(rng.uniform(0.2 * D, 0.8 * D));
     const how = rng.pick(['SIGTERM', 'SIGKILL']);
-    const restart = await restartApiserver(how);
+    const restart = await restartApiserver(how, apiserverOf(leader));
     await sleep(rng.uniform(0, D));
     const contAt = signal(leader, 'SIGCONT');
     await waitForTermEnd(leader, stopAt, RD + 2000);
@@ -888,7 +1031,247 @@ const FAULTS = {
     });
     return `+${delayMs}ms, killed after ${(Number(killAt - startAt) / 1e6).toFixed(0)}ms`;
   },
+
+  async oneway(leader) {
+    // The leader's requests reach the apiserver and are applied; every answer is dropped. It cannot know that its
+    // renewals land, so it stands down at its renew deadline, and the Lease it last renewed expires after that.
+    const holdMs = rng.uniform(1.1 * D, 2.5 * D);
+    const proxy = proxies[leader.slot];
+    const startAt = now();
+    proxy.setMode('oneway');
+    const dropped = proxy.stats.droppedBytes;
+    const ended = await waitForTermEnd(leader, startAt, Math.min(holdMs, RD + 2000));
+    await sleep(holdMs - msSince(startAt));
+    const clearAt = now();
+    proxy.setMode('pass');
+    // The clock starts when the leader stood down (or its renew deadline passed): a renewal it sent until then
+    // may have landed, and it holds the Lease for leaseDuration from there.
+    const standDownAt = ended?.at ?? startAt + BigInt(RD) * 1_000_000n;
+    faultRecord('oneway', leader, {
+      startAt,
+      clearAt,
+      recoverFromAt: standDownAt < clearAt ? standDownAt : clearAt,
+      exclude: leader.identity,
+      excludeUntilAt: clearAt,
+      holdMs,
+      leaderStoodDownMs: ended ? Number(ended.at - startAt) / 1e6 : null,
+    });
+    return `answers dropped for ${holdMs.toFixed(0)}ms (${proxy.stats.droppedBytes - dropped} bytes); leader ${ended ? `stood down after ${(Number(ended.at - startAt) / 1e6).toFixed(0)}ms` : 'did not stand down in time'}`;
+  },
+
+  async skew(leader) {
+    return skewEpisode(leader, {
+      type: 'skew',
+      how: rng.pick(['slow-leader', 'fast-follower']),
+      rate: skewRate,
+    });
+  },
+
+  async 'skew-beyond'(leader) {
+    return skewEpisode(leader, { type: 'skew-beyond', how: 'slow-leader', rate: skewBeyondRate });
+  },
+
+  async 'etcd-member-restart'(leader) {
+    const index = rng.int(0, plane.etcdUrls.length - 1);
+    const how = rng.pick(['SIGTERM', 'SIGKILL']);
+    const downMs = rng.uniform(0, D);
+    const wasLeader = (await plane.etcdLeader()) === index;
+    const startAt = now();
+    await plane.stopEtcdMember(index, how);
+    const stoppedAt = now();
+    const etcdLeader = await plane.waitEtcdHealthy(30_000);
+    const healthyAt = now();
+    await sleep(downMs);
+    await plane.startEtcdMember(index);
+    const clearAt = now();
+    faultRecord('etcd-member-restart', leader, {
+      startAt,
+      clearAt,
+      recoverFromAt: healthyAt,
+      member: index,
+      how,
+      wasLeader,
+      electionMs: Number(healthyAt - stoppedAt) / 1e6,
+    });
+    return `member ${index}${wasLeader ? ' (the etcd leader)' : ''} ${how}, quorum with leader ${etcdLeader} after ${(Number(healthyAt - stoppedAt) / 1e6).toFixed(0)}ms, back after ${(Number(clearAt - startAt) / 1e6).toFixed(0)}ms`;
+  },
+
+  async 'etcd-leader-kill'(leader) {
+    const index = await plane.etcdLeader();
+    if (index === null) throw new Error('etcd-leader-kill: no etcd leader agreed');
+    const downMs = rng.uniform(0, D);
+    const startAt = now();
+    await plane.stopEtcdMember(index, 'SIGKILL');
+    const stoppedAt = now();
+    const next = await plane.waitEtcdHealthy(30_000);
+    const electedAt = now();
+    await sleep(downMs);
+    await plane.startEtcdMember(index);
+    const clearAt = now();
+    // Writes stall until the other members elect a leader; the clock starts then (like /readyz after a restart).
+    faultRecord('etcd-leader-kill', leader, {
+      startAt,
+      clearAt,
+      recoverFromAt: electedAt,
+      member: index,
+      newEtcdLeader: next,
+      electionMs: Number(electedAt - stoppedAt) / 1e6,
+    });
+    return `etcd leader ${index} SIGKILLed, member ${next} elected after ${(Number(electedAt - stoppedAt) / 1e6).toFixed(0)}ms, ${index} back after ${(Number(clearAt - startAt) / 1e6).toFixed(0)}ms`;
+  },
+
+  async 'apiserver-kill'(leader) {
+    // The leader's apiserver dies; after a health-check delay the load balancer moves everyone behind it.
+    const index = apiserverOf(leader);
+    const detectMs = rng.uniform(0, 0.5 * D);
+    const startAt = now();
+    await plane.stopApiserver('SIGKILL', index);
+    await sleep(detectMs);
+    const live = plane.servers
+      .map((_url, other) => other)
+      .filter((other) => other !== index && plane.apiserverRunning(other));
+    const behind = proxies
+      .map((proxy, slot) => (proxy.apiserver === index ? slot : null))
+      .filter((slot) => slot !== null);
+    const targets = behind.map((slot) => {
+      const to = rng.pick(live);
+      moveProxy(slot, to, 'apiserver-kill');
+      return `${slot}→${to}`;
+    });
+    const movedAt = now();
+    const startMs = await plane.startApiserver(index);
+    const clearAt = now();
+    faultRecord('apiserver-kill', leader, {
+      startAt,
+      clearAt,
+      recoverFromAt: movedAt,
+      apiserver: index,
+      detectMs,
+      moved: behind,
+    });
+    return `apiserver ${index} SIGKILLed; after ${detectMs.toFixed(0)}ms slots moved ${targets.join(' ')}; it was back ${startMs}ms after its restart`;
+  },
+
+  async 'apiserver-move'(leader) {
+    // The load balancer moves the leader (and maybe one follower) to another apiserver.
+    const from = apiserverOf(leader);
+    const to = rng.pick(plane.servers.map((_url, index) => index).filter((index) => index !== from));
+    const follower = rng.pick(liveReplicas().filter((replica) => replica !== leader));
+    const alsoFollower = rng.next() < 0.5 && follower;
+    const followerTo = rng.int(0, plane.servers.length - 1);
+    const startAt = now();
+    moveProxy(leader.slot, to, 'apiserver-move');
+    if (alsoFollower) moveProxy(follower.slot, followerTo, 'apiserver-move');
+    faultRecord('apiserver-move', leader, { startAt, clearAt: startAt, recoverFromAt: startAt, from, to });
+    return `leader moved ${from}→${to}${alsoFollower ? `, ${follower.identity} → ${followerTo}` : ''}`;
+  },
+
+  async 'slow-watch'(leader) {
+    // Watch events from one apiserver arrive late at every replica behind it; answers to requests do not.
+    const index = rng.int(0, plane.servers.length - 1);
+    const delayMs = Math.round(rng.uniform(0.3 * D, 1.5 * D));
+    const holdMs = rng.uniform(1 * D, 3 * D);
+    const behind = proxies.filter((proxy) => proxy.apiserver === index);
+    const delayedBefore = behind.reduce((sum, proxy) => sum + proxy.stats.delayedChunks, 0);
+    const startAt = now();
+    for (const proxy of behind) proxy.setMode('slow-watch', delayMs);
+    await sleep(holdMs);
+    const clearAt = now();
+    for (const proxy of behind) proxy.setMode('pass');
+    const delayed = behind.reduce((sum, proxy) => sum + proxy.stats.delayedChunks, 0) - delayedBefore;
+    faultRecord('slow-watch', leader, {
+      startAt,
+      clearAt,
+      recoverFromAt: clearAt,
+      apiserver: index,
+      delayMs,
+      holdMs,
+      slots: behind.map((proxy) => proxy.slot),
+      delayedChunks: delayed,
+    });
+    return `apiserver ${index}: watch events +${delayMs}ms for ${holdMs.toFixed(0)}ms to slots ${behind.map((proxy) => proxy.slot).join(',') || '(none)'} (${delayed} chunks delayed)`;
+  },
 };
+
+/**
+ * Restarts a follower's slot with its clock at `rate` (slow-leader: 1/rate, and it is made the leader; fast-follower:
+ * rate), partitions the leader for 1.1–2.5 × leaseDuration, then replaces the skewed replica with a normal one.
+ * Inside the tolerance (rate < leaseDuration / renewDeadline) there must be no overlap; beyond it there will be.
+ */
+async function skewEpisode(leader, { type, how, rate }) {
+  const clockRate = how === 'slow-leader' ? Number((1 / rate).toFixed(6)) : rate;
+  const holdMs = rng.uniform(1.1 * D, 2.5 * D);
+  const others = liveReplicas().filter((replica) => replica !== leader);
+  const victim = rng.pick(others);
+  const releaseDelay = rng.uniform(0, 1000);
+  // 1. Replace a follower with a skewed process.
+  signal(victim, 'SIGTERM');
+  await Promise.race([victim.exitedPromise, sleep(10_000)]);
+  if (!victim.exited) {
+    signal(victim, 'SIGKILL');
+    await victim.exitedPromise;
+  }
+  const skewed = await launch(victim.slot, { clockRate });
+  await waitForParticipants();
+  await clockSample(skewed);
+  let target = leader;
+  if (how === 'slow-leader') {
+    // 2. Make it the leader: the other followers are cut off, the leader releases (SIGTERM), the skewed one takes over.
+    const fenced = liveReplicas().filter((replica) => replica !== leader && replica !== skewed);
+    for (const replica of fenced) proxies[replica.slot].setMode('blackhole');
+    const termAt = signal(leader, 'SIGTERM');
+    await Promise.race([leader.exitedPromise, sleep(10_000)]);
+    if (!leader.exited) {
+      signal(leader, 'SIGKILL');
+      await leader.exitedPromise;
+    }
+    const next = await waitForNewTerm(termAt, leader.identity, recoveryBoundMs * 3);
+    for (const replica of fenced) proxies[replica.slot].setMode('pass');
+    faultRecord(`${type}-handover`, leader, {
+      startAt: termAt,
+      clearAt: termAt,
+      recoverFromAt: termAt,
+      exclude: leader.identity,
+      excludeUntilAt: termAt,
+    });
+    await sleep(releaseDelay);
+    await launch(leader.slot);
+    target = (await waitForStableLeader(recoveryBoundMs * 4)) ?? next?.replica ?? skewed;
+    if (target !== skewed)
+      log(`   ${skewed.identity} did not take over (${target.identity} leads); partitioning it anyway`);
+  }
+  // 3. Partition the leader.
+  const proxy = proxies[target.slot];
+  const startAt = now();
+  proxy.setMode('blackhole');
+  await sleep(holdMs);
+  const clearAt = now();
+  proxy.setMode('pass');
+  faultRecord(type, target, {
+    startAt,
+    clearAt,
+    recoverFromAt: startAt,
+    exclude: target.identity,
+    excludeUntilAt: clearAt,
+    holdMs,
+    how,
+    clockRate,
+    skewed: skewed.identity,
+    skewedLed: target === skewed,
+  });
+  await waitForStableLeader(recoveryBoundMs * 4);
+  // 4. A second clock sample (the checker fits the rate through both), then a normal process in its place.
+  const sample = await clockSample(skewed);
+  signal(skewed, 'SIGTERM');
+  skewed.child.disconnect?.();
+  await Promise.race([skewed.exitedPromise, sleep(10_000)]);
+  if (!skewed.exited) {
+    signal(skewed, 'SIGKILL');
+    await skewed.exitedPromise;
+  }
+  await launch(skewed.slot);
+  return `${how}: ${skewed.identity} at clock rate ${clockRate}${sample ? '' : ' (no second clock sample)'}; ${target.identity}${target === skewed ? ' (skewed)' : ''} partitioned ${holdMs.toFixed(0)}ms`;
+}
 
 // ------------------------------------------------------------- cleanup
 
@@ -931,6 +1314,19 @@ function formatSummary(summary) {
   lines.push('');
   lines.push(`chaos summary: seed ${summary.seed}, ${summary.replicas} replicas, lease ${D}/${RD}/${RP} ms`);
   lines.push(`  fault injection ${summary.faultMinutes.toFixed(2)} min, wall time ${summary.wallSeconds.toFixed(0)} s`);
+  lines.push(
+    summary.ha
+      ? `  control plane: HA, ${summary.ha.etcdMembers} etcd members, ${summary.ha.apiservers} apiservers; ${summary.ha.moves} proxy moves`
+      : '  control plane: one etcd, one apiserver',
+  );
+  const clocks = Object.entries(check.clocks ?? {});
+  if (clocks.length > 0) {
+    lines.push(
+      `  skewed clocks (libfaketime; rate set → measured over IPC): ${clocks
+        .map(([identity, clock]) => `${identity} ${clock.rate} → ${clock.measuredRate ?? '?'}`)
+        .join(', ')}`,
+    );
+  }
   lines.push(
     `  faults injected (${Object.values(check.faults).reduce((a, b) => a + b, 0)}): ${Object.entries(check.faults)
       .map(([type, count]) => `${type} ${count}`)
@@ -1027,10 +1423,15 @@ try {
     candidates: replicaCount,
     dir: join(runDir, 'control-plane'),
     log: (message) => log(`control plane ${message}`),
+    ...(ha ? { ha: { etcdMembers: 3, apiservers: apiserverCount } } : {}),
   });
-  const apiPort = Number(new URL(plane.server).port);
   for (let slot = 0; slot < replicaCount; slot++) {
+    // With --ha each replica reaches a random apiserver (seeded); the kubeconfigs name the proxy either way.
+    const apiserver = ha ? rng.int(0, apiserverCount - 1) : 0;
+    const apiPort = Number(new URL(plane.servers[apiserver]).port);
     const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: apiPort }, name: `slot-${slot}` });
+    proxy.apiserver = apiserver;
+    proxy.slot = slot;
     const original = readFileSync(plane.kubeconfigs[`candidate-${slot}`], 'utf8');
     proxy.kubeconfig = join(runDir, 'kubeconfigs', `slot-${slot}.yaml`);
     writeFileSync(proxy.kubeconfig, original.replace(plane.server, `https://127.0.0.1:${proxy.port}`));
@@ -1042,7 +1443,9 @@ try {
     detached: true,
   }).unref();
   for (let slot = 0; slot < replicaCount; slot++) await launch(slot);
-  log(`${replicaCount} replicas launched (run dir ${runDir})`);
+  log(
+    `${replicaCount} replicas launched (run dir ${runDir})${ha ? `; apiserver per slot: ${proxies.map((proxy) => proxy.apiserver).join(',')}` : ''}`,
+  );
   const first = await waitForStableLeader(60_000);
   if (!first) throw new Error('no stable leader within 60s of launch');
   log(`leader: ${first.identity}`);
@@ -1099,7 +1502,13 @@ try {
   const endAt = now();
   pollAll();
 
-  const events = new Map([...replicas.values()].map((replica) => [replica.identity, replica.tail.events]));
+  // The checker gets what each replica logged (a skewed one's faked times are mapped through its clock samples).
+  const events = new Map(
+    [...replicas.values()].map((replica) => [
+      replica.identity,
+      replica.tail.events.map((event) => (event.rawAt === event.at ? event : { ...event, at: event.rawAt })),
+    ]),
+  );
   const check = checkRun({ events, timeline, probes, timings, slackMs, endAt });
   // Crash markers in replica output that did not kill the process.
   for (const replica of replicas.values()) {
@@ -1124,6 +1533,13 @@ try {
   const summary = {
     seed,
     replay,
+    ha: ha
+      ? {
+          etcdMembers: plane.etcdUrls.length,
+          apiservers: plane.servers.length,
+          moves: timeline.filter((entry) => entry.kind === 'move').length,
+        }
+      : null,
     faultTypes,
     malformedShapeNames: [...Object.keys(HELD_SHAPES), ...Object.keys(UNHELD_SHAPES)],
     replicas: replicaCount,
@@ -1140,9 +1556,31 @@ try {
     check,
     runDir,
   };
+  if (skewSelfTest) {
+    // The checker must see the overlap a clock beyond the tolerance causes, and only there.
+    const skewed = new Set(timeline.filter((entry) => entry.kind === 'clock').map((entry) => entry.identity));
+    const pairs = check.violations.filter((item) => item.kind === 'term-overlap');
+    const stray = pairs.filter((item) => !skewed.has(item.first.identity) && !skewed.has(item.second.identity));
+    summary.skewSelfTest = {
+      ok: check.maxTermOverlapMs > 0 && stray.length === 0,
+      termOverlaps: pairs.length,
+      maxTermOverlapMs: check.maxTermOverlapMs,
+      strayOverlaps: stray.length,
+    };
+  }
   console.log(formatSummary(summary));
   if (flags.summary) writeFileSync(flags.summary, serialize(summary));
   exitCode = check.ok ? 0 : 1;
+  if (skewSelfTest) {
+    const result = summary.skewSelfTest;
+    console.log(
+      `\nskew self-test (leader clock at 1/${skewBeyondRate}, beyond leaseDuration / renewDeadline = ${D / RD}): ` +
+        (result.ok
+          ? `ok: the checker reported ${result.termOverlaps} term overlap(s), max ${result.maxTermOverlapMs.toFixed(0)} ms, all involving the skewed replica`
+          : `FAILED: ${result.termOverlaps} term overlap(s) (max ${result.maxTermOverlapMs.toFixed(0)} ms), ${result.strayOverlaps} not involving the skewed replica`),
+    );
+    exitCode = result.ok ? 0 : 1;
+  }
   if (!check.ok)
     console.log(
       `\nchaos: FAILED; run dir kept for inspection: ${runDir} (re-check: node test/chaos/checker.mjs ${runDir})`,
