@@ -1425,9 +1425,10 @@ try {
     log: (message) => log(`control plane ${message}`),
     ...(ha ? { ha: { etcdMembers: 3, apiservers: apiserverCount } } : {}),
   });
+  // With --ha each replica reaches a random apiserver (seeded, spread evenly); the kubeconfigs name the proxy.
+  const spread = ha ? rng.shuffle(Array.from({ length: replicaCount }, (_slot, index) => index % apiserverCount)) : [];
   for (let slot = 0; slot < replicaCount; slot++) {
-    // With --ha each replica reaches a random apiserver (seeded); the kubeconfigs name the proxy either way.
-    const apiserver = ha ? rng.int(0, apiserverCount - 1) : 0;
+    const apiserver = ha ? spread[slot] : 0;
     const apiPort = Number(new URL(plane.servers[apiserver]).port);
     const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: apiPort }, name: `slot-${slot}` });
     proxy.apiserver = apiserver;
@@ -1581,7 +1582,7 @@ try {
     );
     exitCode = result.ok ? 0 : 1;
   }
-  if (!check.ok)
+  if (exitCode !== 0)
     console.log(
       `\nchaos: FAILED; run dir kept for inspection: ${runDir} (re-check: node test/chaos/checker.mjs ${runDir})`,
     );
