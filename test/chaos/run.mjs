@@ -1408,7 +1408,9 @@ function formatSummary(summary) {
 }
 
 // Everything is bounded: the fault phase (with the first round's overrun), plus setup and teardown.
-const hardLimitMs = (minutes * 60_000 + Math.max(120_000, minutes * 30_000)) * 1.2 + 180_000;
+// The first round runs every type (about 10 s each, apiserver restarts more): its overrun scales with their number.
+const overrunMs = Math.max(120_000, minutes * 30_000, faultTypes.length * 15_000);
+const hardLimitMs = (minutes * 60_000 + overrunMs) * 1.2 + 180_000;
 setTimeout(() => {
   console.error(
     `chaos: hard time limit (${(hardLimitMs / 60_000).toFixed(1)} min) reached; aborting (run dir kept: ${runDir})`,
@@ -1455,7 +1457,7 @@ try {
   const faultPhaseBegan = Date.now();
   const deadline = faultPhaseBegan + minutes * 60_000;
   // Every type once, then random ones; the first round completes even past the deadline, within a hard cap.
-  const hardCap = deadline + Math.max(120_000, minutes * 30_000);
+  const hardCap = deadline + overrunMs;
   const queue = rng.shuffle(faultTypes);
   let injected = 0;
   while (injected < Number(flags['max-faults'])) {
