@@ -1200,7 +1200,8 @@ const FAULTS = {
  */
 async function skewEpisode(leader, { type, how, rate }) {
   const clockRate = how === 'slow-leader' ? Number((1 / rate).toFixed(6)) : rate;
-  const holdMs = rng.uniform(1.1 * D, 2.5 * D);
+  // Beyond the tolerance the partition outlasts a successor's takeover for sure (1.5 × leaseDuration or more).
+  const holdMs = rng.uniform(type === 'skew-beyond' ? 1.5 * D : 1.1 * D, 2.5 * D);
   const others = liveReplicas().filter((replica) => replica !== leader);
   const victim = rng.pick(others);
   const releaseDelay = rng.uniform(0, 1000);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const MINUTES = 2.5;
+/** Fault injection on the HA control plane; the first round (every type once) runs past it, to about 3.5 min. */
+const MINUTES = 2;
 
 interface ProbeCounts {
   sent: number;
@@ -18,6 +19,8 @@ interface ProbeCounts {
 
 interface ChaosSummary {
   seed: number;
+  ha: { etcdMembers: number; apiservers: number; moves: number } | null;
+  skewSelfTest?: { ok: boolean; termOverlaps: number; maxTermOverlapMs: number; strayOverlaps: number };
   faultTypes: string[];
   malformedShapeNames: string[];
   malformedShapes: Record<string, { attempts: number; accepted: number }>;
@@ -37,16 +40,41 @@ interface ChaosSummary {
       byReplica: Record<string, { live: ProbeCounts; ready: ProbeCounts }>;
     } | null;
     recoveryBoundMs: number;
+    clocks: Record<string, { rate: number; measuredRate: number | null }>;
     worstRecovery: { ms: number; timesLeaseDuration: number; fault: string } | null;
   };
 }
 
+/** Runs test/chaos/run.mjs with `args` and a summary file; resolves with the exit code, output and summary. */
+async function runChaos(args: string[]): Promise<{ code: number | null; output: string; summary: ChaosSummary }> {
+  const dir = mkdtempSync(join(tmpdir(), 'nle-chaos-summary-'));
+  const summaryPath = join(dir, 'summary.json');
+  let output = '';
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn(process.execPath, ['test/chaos/run.mjs', ...args, '--summary', summaryPath], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('exit', (exitCode) => resolve(exitCode));
+  });
+  const printed = output.slice(output.indexOf('chaos summary') >= 0 ? output.indexOf('chaos summary') : 0);
+  process.stderr.write(`[chaos] exit ${code}\n${printed.slice(-6000)}\n`);
+  if (!existsSync(summaryPath))
+    throw new Error(`the chaos run wrote no summary (exit ${code}):\n${output.slice(-8000)}`);
+  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as ChaosSummary;
+  rmSync(dir, { recursive: true, force: true });
+  return { code, output, summary };
+}
+
 /**
- * The bounded chaos run (test/chaos/run.mjs): its own control plane, five sample replicas behind fault proxies,
- * every fault type at least once, short timings (2000/1000/250). A failing seed replays with
- * `npm run chaos -- --minutes 2.5 --seed <seed>`; CHAOS_SEED fixes the seed here.
+ * The bounded chaos run (test/chaos/run.mjs): its own HA control plane (three etcd members, two apiservers), five
+ * sample replicas behind fault proxies spread over the apiservers, every fault type at least once, short timings
+ * (2000/1000/250). A failing seed replays with `npm run chaos -- --minutes 2 --ha --seed <seed>`; CHAOS_SEED fixes
+ * the seed here. Then a skew beyond the tolerance, which the checker must see as overlap.
  */
-describe('chaos: kills, freezes, partitions, latency, apiserver restarts and malformed Leases', () => {
+describe('chaos: kills, freezes, partitions, latency, apiserver and etcd failures, clock skew and malformed Leases', () => {
   it('the checker reports every kind of planted violation, and nothing on a clean run', () => {
     const result = spawnSync(process.execPath, ['test/chaos/checker.mjs', '--self-test'], {
       cwd: root,
@@ -60,28 +88,20 @@ describe('chaos: kills, freezes, partitions, latency, apiserver restarts and mal
     'never two leaders, never two leader-only executions at once, fencing tokens increase, a leader returns in time, liveness stays up',
     async () => {
       const seed = process.env.CHAOS_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
-      process.stderr.write(`[chaos] seed ${seed} (replay: npm run chaos -- --minutes ${MINUTES} --seed ${seed})\n`);
-      const dir = mkdtempSync(join(tmpdir(), 'nle-chaos-summary-'));
-      const summaryPath = join(dir, 'summary.json');
-      let output = '';
-      const code = await new Promise<number | null>((resolve) => {
-        const child = spawn(
-          process.execPath,
-          ['test/chaos/run.mjs', '--minutes', String(MINUTES), '--seed', seed, '--summary', summaryPath],
-          { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        child.on('exit', (exitCode) => resolve(exitCode));
-      });
-      const printed = output.slice(output.indexOf('chaos summary') >= 0 ? output.indexOf('chaos summary') : 0);
-      process.stderr.write(`[chaos] exit ${code}\n${printed.slice(-6000)}\n`);
-      if (!existsSync(summaryPath))
-        throw new Error(`the chaos run wrote no summary (exit ${code}):\n${output.slice(-8000)}`);
-      const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as ChaosSummary;
-      rmSync(dir, { recursive: true, force: true });
+      process.stderr.write(
+        `[chaos] seed ${seed} (replay: npm run chaos -- --minutes ${MINUTES} --ha --seed ${seed})\n`,
+      );
+      const { code, summary } = await runChaos(['--minutes', String(MINUTES), '--ha', '--seed', seed]);
 
       expect(summary.check.violations).toEqual([]);
+      expect(summary.ha).toEqual(expect.objectContaining({ etcdMembers: 3, apiservers: 2 }));
+      expect(summary.ha!.moves).toBeGreaterThan(0);
+      for (const type of ['oneway', 'skew', 'etcd-member-restart', 'etcd-leader-kill', 'apiserver-kill', 'slow-watch'])
+        expect(summary.faultTypes).toContain(type);
+      // libfaketime really skewed the skew fault's replica: its clock, read over IPC, ran at the rate set.
+      expect(Object.keys(summary.check.clocks).length).toBeGreaterThan(0);
+      for (const clock of Object.values(summary.check.clocks))
+        expect(Math.abs(clock.measuredRate! / clock.rate - 1)).toBeLessThan(0.02);
       expect(summary.faultTypes.filter((type) => !(summary.check.faults[type] >= 1))).toEqual([]);
       expect(summary.malformedShapeNames.filter((shape) => !(summary.malformedShapes[shape]?.attempts >= 1))).toEqual(
         [],
@@ -103,6 +123,31 @@ describe('chaos: kills, freezes, partitions, latency, apiserver restarts and mal
       expect(summary.crashes).toBe(0);
       expect(code).toBe(0);
     },
-    9 * 60_000,
+    12 * 60_000,
+  );
+
+  it(
+    'self-test: a leader whose clock runs at 1/3 (beyond leaseDuration / renewDeadline = 2) overlaps, and the checker reports it',
+    async () => {
+      const seed = process.env.CHAOS_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
+      const { code, summary } = await runChaos([
+        '--skew-self-test',
+        '--replicas',
+        '3',
+        '--max-faults',
+        '1',
+        '--minutes',
+        '0.2',
+        '--seed',
+        seed,
+      ]);
+      expect(summary.skewSelfTest).toEqual(expect.objectContaining({ ok: true, strayOverlaps: 0 }));
+      expect(summary.check.maxTermOverlapMs).toBeGreaterThan(0);
+      for (const clock of Object.values(summary.check.clocks))
+        expect(Math.abs(clock.measuredRate! / clock.rate - 1)).toBeLessThan(0.02);
+      expect(summary.crashes).toBe(0);
+      expect(code).toBe(0);
+    },
+    5 * 60_000,
   );
 });
