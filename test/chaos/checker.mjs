@@ -197,6 +197,15 @@ export function checkRun(run) {
   const recoveryBoundMs = timings.leaseDuration + 2.2 * timings.retryPeriod + slackMs;
   const endAt = run.endAt ?? timeline.reduce((max, record) => (record.at > max ? record.at : max), 0n);
   const clocks = mapSkewedClocks(events, timeline);
+  for (const [identity, clock] of Object.entries(clocks)) {
+    // A skew that did not take (libfaketime not loaded, or the monotonic clock not faked) would test nothing.
+    if (clock.measuredRate !== null && Math.abs(clock.measuredRate / clock.rate - 1) > 0.02) {
+      violation(
+        'clock-skew-not-applied',
+        `${identity}: clock rate set to ${clock.rate}, measured ${clock.measuredRate}`,
+      );
+    }
+  }
 
   // ------------------------------------------------ what happened to each process
   // identity -> { launchedAt, killedAt, stoppedAt (first SIGTERM or SIGKILL), exitedAt, exit, freezes: [{from, to}] }
