@@ -279,6 +279,7 @@ export function checkRun(run) {
   const work = [];
   const naive = [];
   let abortedWork = 0;
+  let lostWork = 0;
   for (const [identity, log] of events) {
     const state = lives.get(identity);
     for (const freeze of state?.freezes ?? []) {
@@ -327,7 +328,17 @@ export function checkRun(run) {
       }
     }
     if (open) terms.push({ ...open, loggedEnd: death, reason: 'killed or still running' });
-    for (const begun of openWork) work.push({ ...begun, loggedEnd: death, aborted: null });
+    for (const begun of openWork) {
+      work.push({ ...begun, loggedEnd: death, aborted: null });
+      // Lost: begun, never ended (completed or aborted), by a process that was not SIGKILLed.
+      if (!(state?.killedAt != null)) {
+        lostWork++;
+        violation('work-lost', `${identity}: leader-only work begun and never ended, without a SIGKILL`, {
+          identity,
+          at: ms(begun.start),
+        });
+      }
+    }
     for (const begun of openNaive) naive.push({ ...begun, end: death, aborted: null });
   }
   for (const span of [...terms, ...work]) {
@@ -565,6 +576,7 @@ export function checkRun(run) {
     maxWorkOverlapMs: ms(workOverlap.maxNs),
     leaderOnlyExecutions: work.length,
     leaderOnlyExecutionsAborted: abortedWork,
+    leaderOnlyWorkLost: lostWork,
     naiveWork,
     health,
     recoveryBoundMs,
@@ -703,6 +715,14 @@ export function selfTest() {
         { kind: 'clock', identity: 'a', rate, realAt: at(1000), fakeAt: at(1000), at: at(1000) },
       ],
     );
+  cases.push({
+    name: 'leader-only work begun and never ended by a process that was not SIGKILLed',
+    expect: ['work-lost'],
+    result: check({ a: [event('term-start', 1000, { token: 1 }), event('work-begin', 1100, { token: 1 })] }, [
+      launch('a'),
+      { kind: 'exit', identity: 'a', code: 0, signal: null, expected: true, at: at(3000) },
+    ]),
+  });
   cases.push(
     { name: 'a skewed clock mapped back: overlap', expect: ['term-overlap'], result: skewed(2, 2000, 4000) },
     { name: 'a slow clock mapped back: a clean handover', expect: [], result: skewed(0.5, 1400, 1500) },

@@ -1347,7 +1347,7 @@ function formatSummary(summary) {
   lines.push(`  max term overlap: ${check.maxTermOverlapMs.toFixed(3)} ms (goal 0)`);
   lines.push(`  max leader-only work overlap: ${check.maxWorkOverlapMs.toFixed(3)} ms (goal 0)`);
   lines.push(
-    `  leader-only executions: ${check.leaderOnlyExecutions} (${check.leaderOnlyExecutionsAborted} ended by their term's signal)`,
+    `  leader-only executions: ${check.leaderOnlyExecutions} (${check.leaderOnlyExecutionsAborted} ended by their term's signal, ${check.leaderOnlyWorkLost} lost: begun, never ended, no SIGKILL)`,
   );
   const naive = check.naiveWork;
   lines.push(

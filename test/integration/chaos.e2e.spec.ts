@@ -33,6 +33,7 @@ interface ChaosSummary {
     maxTermOverlapMs: number;
     maxWorkOverlapMs: number;
     leaderOnlyExecutions: number;
+    leaderOnlyWorkLost: number;
     naiveWork: { executions: number; overlapping: number; maxOverlapMs: number; totalOverlapMs: number };
     health: {
       live: ProbeCounts;
@@ -110,6 +111,7 @@ describe('chaos: kills, freezes, partitions, latency, apiserver and etcd failure
       expect(summary.check.maxWorkOverlapMs).toBe(0);
       expect(summary.check.terms).toBeGreaterThan(summary.faultTypes.length);
       expect(summary.check.leaderOnlyExecutions).toBeGreaterThan(0);
+      expect(summary.check.leaderOnlyWorkLost).toBe(0);
       // The naive job ran and was measured; its overlap is reported, not asserted (it depends on the faults drawn).
       expect(summary.check.naiveWork.executions).toBeGreaterThan(0);
       // Every replica was probed; a /health/live 503 from a healthy replica is a violation (checked above).
