@@ -281,18 +281,26 @@ function writePids() {
 // ------------------------------------------------------------ event logs
 
 /**
- * Incremental reader of one replica's EVENT_LOG. A skewed replica logs faked times: `toReal` maps them to about
- * the real clock for the harness's own waits (`at`), and `rawAt` keeps what was logged, for the checker, which maps
- * them exactly through the clock samples.
+ * Incremental reader of one replica's EVENT_LOG. A skewed replica logs faked times: `toReal` maps them to the real
+ * clock for the harness's own waits (`at`), and `rawAt` keeps what was logged, for the checker, which maps them
+ * through the clock samples itself.
  */
 class EventTail {
-  constructor(path, toReal = null) {
+  constructor(path, skewed = false) {
     this.path = path;
-    this.toReal = toReal;
+    // Until its first clock sample a skewed replica's times cannot be placed: they count as long past. (libfaketime
+    // does not keep CLOCK_MONOTONIC near the real one: with FAKETIME='+0 x1.3' it reads like the epoch time.)
+    this.toReal = skewed ? () => 0n : null;
     this.offset = 0;
     this.partial = '';
     this.events = [];
     this.openTerm = null;
+  }
+
+  /** Maps this replica's faked times through a clock sample (real `realAt` = faked `fakeAt`) at `rate`. */
+  setClock(realAt, fakeAt, rate) {
+    this.toReal = (fake) => realAt + BigInt(Math.round(Number(fake - fakeAt) / rate));
+    for (const event of this.events) event.at = this.toReal(event.rawAt);
   }
 
   poll() {
@@ -374,8 +382,7 @@ async function launch(slot, { clockRate = null } = {}) {
     identity,
     port,
     child,
-    // libfaketime starts the faked clock at the process's start: about now.
-    tail: new EventTail(eventLog, clockRate === null ? null : skewedToReal(now(), clockRate)),
+    tail: new EventTail(eventLog, clockRate !== null),
     expectedExit: null,
     frozen: false,
     exited: false,
@@ -403,11 +410,6 @@ async function launch(slot, { clockRate = null } = {}) {
   writePids();
   void probeLoop(replica);
   return replica;
-}
-
-/** Approximate real time of a faked reading, for a clock started at `startAt` running at `rate`. */
-function skewedToReal(startAt, rate) {
-  return (fake) => startAt + BigInt(Math.round(Number(fake - startAt) / rate));
 }
 
 /**
@@ -444,6 +446,10 @@ async function clockSample(replica) {
     await sleep(5);
   }
   if (!best) return null;
+  if (!replica.clockSampled) {
+    replica.tail.setClock(best.realAt, best.fakeAt, replica.clockRate);
+    replica.clockSampled = true;
+  }
   return record({
     kind: 'clock',
     identity: replica.identity,
@@ -1214,7 +1220,11 @@ async function skewEpisode(leader, { type, how, rate }) {
   }
   const skewed = await launch(victim.slot, { clockRate });
   await waitForParticipants();
-  await clockSample(skewed);
+  if (!(await clockSample(skewed))) {
+    const message = `${skewed.identity}: no answer to clock pings; its times cannot be placed`;
+    record({ kind: 'problem', problem: 'clock-sample-failed', message, at: now() });
+    log(`!! ${message}`);
+  }
   let target = leader;
   if (how === 'slow-leader') {
     // 2. Make it the leader: the other followers are cut off, the leader releases (SIGTERM), the skewed one takes over.
