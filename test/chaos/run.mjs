@@ -84,7 +84,14 @@ const FAULT_TYPES = [
   'skew',
 ];
 /** Faults that need the HA control plane (--ha). */
-const HA_FAULT_TYPES = ['etcd-member-restart', 'etcd-leader-kill', 'apiserver-kill', 'apiserver-move', 'slow-watch'];
+const HA_FAULT_TYPES = [
+  'etcd-member-restart',
+  'etcd-leader-kill',
+  'apiserver-kill',
+  'apiserver-move',
+  'slow-watch',
+  'slow-watch+kill',
+];
 /** The self-test fault: a skew beyond the tolerance, which must give overlap (not in any default list). */
 const SELF_TEST_FAULT_TYPES = ['skew-beyond'];
 const ALL_FAULT_TYPES = [...FAULT_TYPES, ...HA_FAULT_TYPES, ...SELF_TEST_FAULT_TYPES];
@@ -1196,6 +1203,41 @@ const FAULTS = {
       delayedChunks: delayed,
     });
     return `apiserver ${index}: watch events +${delayMs}ms for ${holdMs.toFixed(0)}ms to slots ${behind.map((proxy) => proxy.slot).join(',') || '(none)'} (${delayed} chunks delayed)`;
+  },
+
+  async 'slow-watch+kill'(leader) {
+    // Every follower is behind one apiserver whose watch events arrive late; then the leader dies. A follower
+    // that follows by watch does not poll: it sees the leader's last renewal `delayMs` late and waits
+    // leaseDuration from then. So the clock starts at the kill + the lag (as latency+kill's does at the kill + the
+    // latency); measured from the kill, recovery is about leaseDuration + the lag.
+    const index = rng.pick(plane.servers.map((_url, other) => other).filter((other) => other !== apiserverOf(leader)));
+    const delayMs = Math.round(rng.uniform(0.3 * D, 1.0 * D));
+    const followers = liveReplicas().filter((replica) => replica !== leader);
+    for (const follower of followers) {
+      if (apiserverOf(follower) !== index) moveProxy(follower.slot, index, 'slow-watch+kill');
+    }
+    await sleep(2 * RP);
+    const behind = proxies.filter((proxy) => proxy.apiserver === index);
+    const startAt = now();
+    for (const proxy of behind) proxy.setMode('slow-watch', delayMs);
+    await sleep(rng.uniform(RP, D));
+    const killAt = signal(leader, 'SIGKILL');
+    await leader.exitedPromise;
+    const next = await waitForNewTerm(killAt, leader.identity, recoveryBoundMs * 3);
+    for (const proxy of behind) proxy.setMode('pass');
+    const clearAt = now();
+    void relaunchLater(leader.slot, rng.uniform(0, 1000));
+    faultRecord('slow-watch+kill', leader, {
+      startAt,
+      clearAt,
+      recoverFromAt: killAt + BigInt(delayMs) * 1_000_000n,
+      exclude: leader.identity,
+      excludeUntilAt: killAt,
+      apiserver: index,
+      delayMs,
+      recoveryFromKillMs: next ? Number(next.at - killAt) / 1e6 : null,
+    });
+    return `followers behind apiserver ${index}, watch events +${delayMs}ms; leader killed; ${next ? `${next.replica.identity} leads after ${(Number(next.at - killAt) / 1e6).toFixed(0)}ms` : 'no leader'}`;
   },
 };
 
