@@ -1,5 +1,6 @@
 // `npm run chaos -- --minutes M --seed S`: fault injection against a real
-// control plane. Starts its own etcd + kube-apiserver, runs N replicas of the
+// control plane. Starts its own etcd + kube-apiserver (with --ha: three etcd
+// members and two or three apiservers sharing them), runs N replicas of the
 // sample Nest app (sample/dist/main.js), each talking to the apiserver
 // through its own TCP fault proxy, applies a randomized fault schedule driven
 // by a seeded PRNG, then checks every replica's event log against the
