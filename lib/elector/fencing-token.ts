@@ -47,6 +47,14 @@ export function compareFencingTokens(a: string, b: string): number {
  * where both are comparable, else merely different (an unparsable version
  * can only be told apart, not ordered).
  */
+/** True only when both are comparable and `candidate` is strictly older than `known`. */
+export function isOlderResourceVersion(candidate: string, known: string | undefined): boolean {
+  if (known === undefined || !isComparableResourceVersion(candidate) || !isComparableResourceVersion(known)) {
+    return false;
+  }
+  return ordered(candidate, known) < 0;
+}
+
 export function isNewerResourceVersion(candidate: string, known: string | undefined): boolean {
   if (known === undefined || known === '') return true;
   if (isComparableResourceVersion(candidate) && isComparableResourceVersion(known)) {

@@ -12,7 +12,7 @@ import {
   type ResolvedElectorOptions,
 } from './elector-options.js';
 import { EventDispatcher } from './event-dispatcher.js';
-import { isComparableResourceVersion, type FencingScheme } from './fencing-token.js';
+import { isComparableResourceVersion, isOlderResourceVersion, type FencingScheme } from './fencing-token.js';
 import type { ElectorOperation, LeaderElectionListener } from './leader-election.events.js';
 import { LeadershipEndedError, type LeadershipTerm, type TermEndReason } from './leadership-term.js';
 import { LeaseEventRecorder } from './lease-event-recorder.js';
@@ -558,6 +558,12 @@ export class LeaderElector {
       }
     }
 
+    // An answer older than a record already seen (overtaken by the watch, or from a lagging cache) would
+    // bring back a dead claim and restart its expiry clock: drop it and try again.
+    if (this.observed && isOlderResourceVersion(current.resourceVersion, this.observed.resourceVersion)) {
+      this.failures.clear();
+      return false;
+    }
     const changed = !this.observed || !sameRecord(this.observed.record, current.record);
     this.observe(current);
     if (changed && !leading) this.follower.reopen(current.resourceVersion);

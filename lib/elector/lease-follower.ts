@@ -128,12 +128,15 @@ export class LeaseFollower {
         }
         failures = 0;
         forbidden = 0;
+        // The server ended it: nothing streams until the reconnect opens, so the elector polls meanwhile.
+        this.setStreaming(false);
       } catch (error) {
         if (stop.aborted || this.reopenRequested) continue;
         const failure = asLeaseLockError(error);
         this.activity.lastFailure = failure.message;
         if (failure.status === 410) {
           this.from = undefined; // too old: start again from the current state
+          this.setStreaming(false);
           continue;
         }
         let delay: number;

@@ -199,8 +199,8 @@ export class World {
    * (leaseDuration by its own clock, plus <= 5 ms of spread and 1 ms of timer truncation), then GET and PUT,
    * one more GET if an attempt was in flight at the expiry, and a reopened watch's round trip. Without a
    * watching follower, a polling one first sees the last write within one jittered poll (2.2 x retryPeriod)
-   * and still tries exactly at the expiry; a watch that ended cleanly counts as open while it reconnects, so
-   * `slow` reconnects add requestTimeout.
+   * and still tries exactly at the expiry. A watch that ended cleanly counts as down while it reconnects, so
+   * a `slow` reconnect adds nothing: the follower polls meanwhile.
    */
   failoverBound(variant: QuietCrash['watch'], watchingFollower: boolean): number {
     const { leaseDuration, retryPeriod } = this.scenario.timing;
@@ -209,8 +209,7 @@ export class World {
     if (watchingFollower && (variant === 'healthy' || variant === 'replay')) {
       return leg + local(leaseDuration + 10) + 8 * leg + 10;
     }
-    const reconnect = variant === 'slow' ? this.requestTimeout : 0;
-    return leg + local(leaseDuration + 2.2 * retryPeriod + reconnect + 10) + 10 * leg + 10;
+    return leg + local(leaseDuration + 2.2 * retryPeriod + 10) + 10 * leg + 10;
   }
 
   /** Stages the quiet-phase crash: watches go down (or replay), then the leader crashes; see {@link QuietCrash}. */

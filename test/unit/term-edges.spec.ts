@@ -306,6 +306,67 @@ describe('9. a watch the server closes at once backs off', () => {
   });
 });
 
+describe('gaps the simulator found: a follower is never slowed by a stale view', () => {
+  it('polls while the watch the server closed reconnects (follower_watching 0), not only once it is back', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('edge-lease', 'default', { watchable: true });
+    const a = candidate('a', { clock, memory });
+    a.elector.start();
+    await clock.advance(100);
+    let opens = 0;
+    let closeCleanly: (() => void) | null = null;
+    // The first watch streams until the server ends it cleanly; every reconnect hangs until its abort.
+    const watch: LeaseLock['watch'] = async (handlers, resourceVersion, signal) => {
+      opens++;
+      if (opens > 1) {
+        return new Promise<LeaseWatch>((_, reject) =>
+          signal.addEventListener('abort', () => reject(unavailable()), { once: true }),
+        );
+      }
+      const connection = new AbortController();
+      const inner = await memory.watch!(handlers, resourceVersion, connection.signal);
+      const done = new Promise<void>((resolve) => {
+        closeCleanly = () => {
+          connection.abort();
+          resolve();
+        };
+        void inner.done.then(resolve);
+      });
+      return { done };
+    };
+    const b = candidate('b', { clock, memory, watch });
+    b.elector.start();
+    await clock.advance(2000); // long enough not to count as a watch closed at once
+    expect(b.elector.diagnostics.watch.state).toBe('open');
+    closeCleanly!();
+    await clock.advance(1);
+    const modes = b.events.filter(({ event }) => event.type === 'follower-mode').map(({ event }) => event);
+    expect(modes.at(-1)).toMatchObject({ type: 'follower-mode', mode: 'poll' });
+    b.lock.resetCalls();
+    await clock.advance(2.2 * TIMING.retryPeriod);
+    expect(b.lock.calls.filter((verb) => verb === 'get').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('drops a GET answer older than a record the watch already delivered, and takes over on time', async () => {
+    const { clock, memory, a, b } = await leaderAndWatchingFollower(10);
+    const old: LeaseReadResult = await memory.get(new AbortController().signal);
+    await clock.advance(600); // a renews; the watch delivers its newer records to b
+    a.lock.failAlways('*', unavailable()); // a crashes
+    const lastRenewal = lastRenewalEnd(a.lock);
+    // b's first read after the crash is answered from before the records it watched (a lagging cache).
+    let stale = true;
+    const fresh = b.lock.get.bind(b.lock);
+    b.lock.get = async (signal) => {
+      if (!stale) return fresh(signal);
+      stale = false;
+      return old;
+    };
+    await clock.advanceUntil(() => b.elector.isLeader, 10_000);
+    expect(stale).toBe(false);
+    expect(clock.now() - lastRenewal).toBeLessThanOrEqual(TIMING.leaseDuration + 2.2 * TIMING.retryPeriod);
+  });
+});
+
 describe('10. smaller edges', () => {
   it('a crashed loop closes its watch, and a later stop() reports elector-stopped once', async () => {
     const memory = new MemoryLeaseLock('edge-lease', 'default', { watchable: true });
