@@ -61,14 +61,8 @@ export class LeaderWork {
   ): T | undefined | Promise<undefined> {
     const term = this.source.term;
     if (!term) {
-      const { election, lease, leader, identity } = this.source;
-      if (onFollower === 'throw') {
-        const error = new NotLeaderError(election, lease, leader, identity);
-        if (async) return Promise.reject(error);
-        throw error;
-      }
-      this.debug(`${label} skipped: not the leader of ${lease}`);
-      return async ? Promise.resolve(undefined) : undefined;
+      if (onFollower === 'skip') this.debug(`${label} skipped: not the leader of ${this.source.lease}`);
+      return followerCall(this.source, async, onFollower);
     }
     const result = this.admitted.run(term, body);
     if (isThenable(result)) this.track(result);
@@ -107,6 +101,24 @@ export class LeaderWork {
     clearTimeout(timer);
     return outcome === 'drained';
   }
+}
+
+/**
+ * What a leader-only call does on a follower: returns undefined (a resolved
+ * promise when `async`), or with `onFollower: 'throw'` throws a
+ * `NotLeaderError` (rejects).
+ */
+export function followerCall(
+  source: Omit<LeadershipSource, 'term'>,
+  async: boolean,
+  onFollower: FollowerCallBehaviour,
+): undefined | Promise<undefined> {
+  if (onFollower === 'throw') {
+    const error = new NotLeaderError(source.election, source.lease, source.leader, source.identity);
+    if (async) return Promise.reject(error);
+    throw error;
+  }
+  return async ? Promise.resolve(undefined) : undefined;
 }
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -1,5 +1,4 @@
 import { Inject, Optional } from '@nestjs/common';
-import { NotLeaderError } from '../errors/not-leader.error.js';
 import type { OnlyWhenLeaderOptions } from '../interfaces/only-when-leader-options.interface.js';
 import {
   DEFAULT_ELECTION,
@@ -9,7 +8,7 @@ import {
 } from '../leader-election.constants.js';
 import { NO_SERVICE_INJECTED } from '../leader-election.messages.js';
 import type { LeaderElectionService } from '../leader-election.service.js';
-import { leaderWorkOf } from '../leader-work.js';
+import { followerCall, leaderWorkOf } from '../leader-work.js';
 
 /**
  * Runs the method only while this replica leads the election. On a follower
@@ -59,12 +58,13 @@ export function OnlyWhenLeader(electionOrOptions: string | OnlyWhenLeaderOptions
       if (work) return work.run(body, isAsync, label, onFollower);
       // A plain double from overrideProvider/useValue: gate on what it says, without terms or tracking.
       if (service.isLeader || service.term) return body();
-      if (onFollower === 'throw') {
-        const error = new NotLeaderError(election, service.lease ?? election, service.leader ?? null, service.identity);
-        if (isAsync) return Promise.reject(error);
-        throw error;
-      }
-      return isAsync ? Promise.resolve(undefined) : undefined;
+      const source = {
+        election,
+        lease: service.lease ?? election,
+        leader: service.leader ?? null,
+        identity: service.identity,
+      };
+      return followerCall(source, isAsync, onFollower);
     };
     for (const metadataKey of Reflect.getOwnMetadataKeys(original)) {
       Reflect.defineMetadata(metadataKey, Reflect.getOwnMetadata(metadataKey, original), wrapper);

@@ -26,6 +26,13 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/** A signal that aborts after `delayMs` on `clock`; `clear()` cancels the timer once the work is over. */
+export function timeoutSignal(clock: Clock, delayMs: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  const handle = clock.setTimeout(() => controller.abort(), delayMs);
+  return { signal: controller.signal, clear: () => clock.clearTimeout(handle) };
+}
+
 /**
  * Resolves after `delayMs` on `clock`, or as soon as `signal` aborts.
  * Never rejects: callers re-check their own state after waking.

@@ -1,6 +1,6 @@
 import type { KubeConfig, V1beta1LeaseCandidate } from '@kubernetes/client-node';
 import { loadClientNode, requestOptions, statusMessage } from './client-node.js';
-import { sleep, type Clock } from './clock.js';
+import { sleep, timeoutSignal, type Clock } from './clock.js';
 import type { ElectorLogger } from './elector-options.js';
 
 /** The coordinator's leader-picking strategy (the one Kubernetes defines today). */
@@ -189,19 +189,15 @@ export class KubernetesLeaseCandidate {
     ) => Promise<T>,
   ): Promise<T> {
     const { CoordinationV1beta1Api } = await loadClientNode();
-    const timeout = AbortSignal.any([this.timeoutSignal(), this.controller.signal]);
+    const timeout = timeoutSignal(this.options.clock, this.options.requestTimeout);
+    const signal = AbortSignal.any([timeout.signal, this.controller.signal]);
     try {
-      return await send(this.options.kubeConfig.makeApiClient(CoordinationV1beta1Api), requestOptions(timeout));
+      return await send(this.options.kubeConfig.makeApiClient(CoordinationV1beta1Api), requestOptions(signal));
     } catch (error) {
       throw Object.assign(error as object, { verb });
+    } finally {
+      timeout.clear();
     }
-  }
-
-  private timeoutSignal(): AbortSignal {
-    const controller = new AbortController();
-    const handle = this.options.clock.setTimeout(() => controller.abort(), this.options.requestTimeout);
-    controller.signal.addEventListener('abort', () => this.options.clock.clearTimeout(handle), { once: true });
-    return controller.signal;
   }
 
   /** A 404 for the resource itself (not for our object): the API group/version is not served. */

@@ -1,4 +1,4 @@
-import { sleep, type TimerHandle } from './clock.js';
+import { sleep, timeoutSignal, type TimerHandle } from './clock.js';
 import {
   ElectorFailures,
   type ElectorDiagnostics,
@@ -824,17 +824,16 @@ export class LeaderElector {
     const { lock, clock, releaseTimeout, logger } = this.options;
     const deadline = clock.now() + releaseTimeout;
     while (clock.now() < deadline) {
-      const controller = new AbortController();
-      const handle = clock.setTimeout(() => controller.abort(), Math.max(0, deadline - clock.now()));
+      const timeout = timeoutSignal(clock, Math.max(0, deadline - clock.now()));
       try {
-        const current = await lock.get(controller.signal);
+        const current = await lock.get(timeout.signal);
         this.observe(current);
         if (current.record.holderIdentity !== this.identity) return;
         const now = formatMicroTime(clock.wallNow());
         const released = await lock.update(
           { ...current.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
           current.resourceVersion,
-          controller.signal,
+          timeout.signal,
         );
         this.setObserved(released, clock.now());
         logger.log(`released lease ${lock.describe()}`);
@@ -849,7 +848,7 @@ export class LeaderElector {
           await sleep(clock, Math.min(this.options.retryPeriod / 4, Math.max(0, deadline - clock.now())));
         }
       } finally {
-        clock.clearTimeout(handle);
+        timeout.clear();
       }
     }
     logger.warn(`could not release lease ${lock.describe()} within ${releaseTimeout}ms; it will expire on its own`);

@@ -1,6 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadClientNode, requestOptions, statusMessage } from './client-node.js';
-import type { Clock } from './clock.js';
+import { timeoutSignal, type Clock } from './clock.js';
 import type { ElectorLogger } from './elector-options.js';
 import type { LeaderElector } from './leader-elector.js';
 
@@ -117,17 +117,16 @@ export class LeaderPodLabel {
     send: (options: ReturnType<typeof requestOptions>) => Promise<T>,
     headers?: Record<string, string>,
   ): Promise<T> {
-    const controller = new AbortController();
-    const handle = this.options.clock.setTimeout(() => controller.abort(), this.options.requestTimeout);
+    const timeout = timeoutSignal(this.options.clock, this.options.requestTimeout);
     try {
-      return await send(requestOptions(controller.signal, headers));
+      return await send(requestOptions(timeout.signal, headers));
     } catch (error) {
-      if (controller.signal.aborted) {
+      if (timeout.signal.aborted) {
         throw new Error(`no answer within ${this.options.requestTimeout}ms`, { cause: error });
       }
       throw error;
     } finally {
-      this.options.clock.clearTimeout(handle);
+      timeout.clear();
     }
   }
 

@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js';
+import { timeoutSignal, type Clock } from './clock.js';
 import type { ElectorLogger } from './elector-options.js';
 import type { LeaseEventAction, LeaseLock } from './lease-lock.js';
 import { asLeaseLockError } from './lease-lock.errors.js';
@@ -24,13 +24,12 @@ export class LeaseEventRecorder {
 
   record(action: LeaseEventAction): void {
     if (!this.lock.recordEvent) return;
-    const controller = new AbortController();
-    const handle = this.clock.setTimeout(() => controller.abort(), this.timeout);
+    const timeout = timeoutSignal(this.clock, this.timeout);
     const write = Promise.resolve()
-      .then(() => this.lock.recordEvent!(this.identity, action, controller.signal))
+      .then(() => this.lock.recordEvent!(this.identity, action, timeout.signal))
       .catch((error) => this.failed(action, error))
       .finally(() => {
-        this.clock.clearTimeout(handle);
+        timeout.clear();
         this.pending.delete(write);
       });
     this.pending.add(write);
