@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { JsonLinesReporter } from '../../shared/src/json-lines-reporter.js';
 
 /** What the process reports, one JSON line each on stdout, for the e2e test to read. */
 export type Report =
@@ -10,13 +11,10 @@ export type Report =
   | { event: 'stale-write-issued'; token: string; writer: string }
   | { event: 'stale-write'; token: string; writer: string; applied: boolean };
 
+/** What the process reports, as one JSON line each. */
 @Injectable()
-export class Reporter {
-  readonly identity = process.env.IDENTITY ?? 'fenced-writer';
-
-  emit(report: Report): void {
-    // CLOCK_MONOTONIC, comparable across processes on one machine.
-    const line = { ...report, identity: this.identity, at: process.hrtime.bigint().toString() };
-    process.stdout.write(`${JSON.stringify(line)}\n`);
+export class Reporter extends JsonLinesReporter<Report> {
+  constructor() {
+    super('fenced-writer');
   }
 }

@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { LeaderElectionModule } from 'nestjs-lease-election';
+import { electionOptionsFromEnv } from '../../shared/src/election-options.js';
 import { JobsConsumer } from './jobs.consumer.js';
 import { LateResultOnWake } from './late-result-on-wake.js';
 import { Reporter } from './reporter.js';
@@ -17,16 +18,7 @@ const queue = env.QUEUE ?? 'jobs';
       connection: new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null }),
     }),
     BullModule.registerQueue({ name: queue }),
-    LeaderElectionModule.forRoot({
-      leaseName: env.LEASE_NAME ?? 'queue-worker',
-      namespace: env.LEASE_NAMESPACE ?? 'default',
-      identity: env.IDENTITY,
-      leaseDuration: Number(env.LEASE_DURATION ?? 2000),
-      renewDeadline: Number(env.RENEW_DEADLINE ?? 1000),
-      retryPeriod: Number(env.RETRY_PERIOD ?? 250),
-      logLevel: 'warn',
-      metrics: false,
-    }),
+    LeaderElectionModule.forRoot(electionOptionsFromEnv('queue-worker')),
   ],
   providers: [Reporter, ResultStore, JobsConsumer, LateResultOnWake],
 })
