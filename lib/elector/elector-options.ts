@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { systemClock, type Clock } from './clock.js';
+import type { Candidacy } from './candidacy.js';
 import type { LeaseLock } from './lease-lock.js';
 
 /** Receives the elector's log lines; Nest's `Logger` and `console` both fit. */
@@ -40,6 +41,16 @@ export interface LeaderElectorOptions {
    * over when `preferredHolder` names another candidate. Default false.
    */
   coordinated?: boolean;
+  /**
+   * Advice on campaigning order and graceful handover, from a spreading
+   * group ({@link LeaderElectionGroup}). Default none: plain campaigning.
+   */
+  candidacy?: Candidacy | null;
+  /**
+   * Runs after a term ends by handover and before the Lease is released to
+   * the preferred candidate; the Lease is renewed meanwhile. Default none.
+   */
+  handoverDrain?: (() => Promise<void>) | null;
   /** Upper bound of one API call; less than renewDeadline. Default renewDeadline / 2. */
   requestTimeout?: number;
   /** Upper bound of the whole release on stop. Default renewDeadline. */
@@ -171,6 +182,12 @@ export function resolveElectorOptions(options: LeaderElectorOptions): ResolvedEl
     );
   }
   const releaseTimeout = positiveMillis(options, 'releaseTimeout', renewDeadline);
+  if (options.candidacy && options.coordinated) {
+    throw new InvalidLeaderElectionOptionError(
+      'candidacy',
+      'cannot be combined with `coordinated`: the kube-apiserver picks the holder there. Use one or the other.',
+    );
+  }
   return {
     lock: options.lock,
     identity,
@@ -179,6 +196,8 @@ export function resolveElectorOptions(options: LeaderElectorOptions): ResolvedEl
     retryPeriod,
     releaseOnStop: options.releaseOnStop ?? true,
     coordinated: options.coordinated ?? false,
+    candidacy: options.candidacy ?? null,
+    handoverDrain: options.handoverDrain ?? null,
     watch: options.watch ?? true,
     requestTimeout,
     releaseTimeout,

@@ -36,7 +36,7 @@ export interface KubernetesLeaseLockOptions {
   eventComponent?: string;
 }
 
-type Verb = 'get' | 'create' | 'update' | 'watch' | 'read the version of' | 'create an Event for';
+type Verb = 'get' | 'create' | 'update' | 'delete' | 'watch' | 'read the version of' | 'create an Event for';
 
 /** Metadata of the Lease kept across writes: a PUT replaces the object, so what others set must be sent back. */
 type KeptMetadata = Pick<V1ObjectMeta, 'labels' | 'annotations' | 'ownerReferences' | 'finalizers' | 'uid'>;
@@ -154,6 +154,23 @@ export class KubernetesLeaseLock implements LeaseLock {
       return api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body }, options);
     });
     return this.snapshotOf(lease);
+  }
+
+  /**
+   * Deletes the Lease if it is still at `resourceVersion` (a precondition, so
+   * a record renewed meanwhile survives). A Lease already gone is no error.
+   */
+  async remove(resourceVersion: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.call('delete', signal, async (options) =>
+        (await this.coordination()).deleteNamespacedLease(
+          { name: this.name, namespace: this.namespace, body: { preconditions: { resourceVersion } } },
+          options,
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof LeaseNotFoundError)) throw error;
+    }
   }
 
   /**

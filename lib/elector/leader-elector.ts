@@ -66,6 +66,11 @@ export class LeaderElector {
   private observed: LeaseSnapshot | null = null;
   private observedAt = 0;
   private reportedLeader: string | null = null;
+  /** The last holder named by a record we saw; a spreading group ranks without it once it lets go. */
+  private previousHolder: string | null = null;
+  private termStartedAt = 0;
+  /** A handover drained its work: release the Lease before campaigning again. */
+  private releaseAfterHandover = false;
   private lastRenewSentAt = Number.NEGATIVE_INFINITY;
   private lastWrite: LeaseSnapshot | null = null;
   private deadlineTimer: TimerHandle | null = null;
@@ -310,6 +315,10 @@ export class LeaderElector {
     while (!this.stopRequested) {
       if (!(await this.acquire())) break;
       await this.renewWhileLeading();
+      if (this.releaseAfterHandover && !this.stopRequested) {
+        this.releaseAfterHandover = false;
+        await this.release();
+      }
     }
     this.setActivity('idle', null);
   }
@@ -345,7 +354,11 @@ export class LeaderElector {
       this.renewAttemptedSinceSuccess = true;
       const renewed = await this.attempt('renew');
       this.checkRenewDeadline();
-      if (renewed) continue;
+      if (renewed) {
+        const target = this.live ? this.options.candidacy?.handoverTarget(clock.now() - this.termStartedAt) : null;
+        if (target) this.beginHandover(target);
+        continue;
+      }
       const preferred = this.preferredOther();
       if (preferred !== null && this.live !== null) {
         logger.log(`the coordinator prefers ${preferred} as holder of ${lock.describe()}; handing over`);
@@ -370,6 +383,28 @@ export class LeaderElector {
   }
 
   /**
+   * Ends the term for a preferred candidate: the work drains while the Lease
+   * is still renewed, so the two never overlap; then the run loop releases it.
+   */
+  private beginHandover(target: string): void {
+    const { lock, logger, handoverDrain } = this.options;
+    logger.log(`handing ${lock.describe()} over to ${target}, which the group prefers`);
+    this.endTerm('handed-over');
+    this.releaseAfterHandover = true;
+    if (!handoverDrain) return;
+    this.holdForDrain = true;
+    void Promise.resolve()
+      .then(handoverDrain)
+      .catch((error: unknown) =>
+        logger.warn(`drain before handover failed: ${(error as Error)?.message ?? String(error)}`),
+      )
+      .finally(() => {
+        this.holdForDrain = false;
+        this.wake();
+      });
+  }
+
+  /**
    * When a candidate tries next. Following by watch it needs no polling: it
    * tries right after a release (with a few ms of spread against 409 storms)
    * and otherwise exactly when the observed claim expires by its own clock.
@@ -381,10 +416,13 @@ export class LeaderElector {
     const holder = this.observed?.record.holderIdentity ?? '';
     if (this.options.coordinated) return this.coordinatedAttemptDelay(holder);
     const heldByOther = this.observed !== null && holder !== '' && holder !== this.identity;
-    const untilExpiry = Math.max(0, this.observedExpiry() - clock.now()) + random() * HANDOVER_SPREAD_MS;
+    // Ranked candidates stand back by rank, so the preferred one's write lands first; others spread at random.
+    const rank = this.options.candidacy?.rank(this.previousHolder) ?? null;
+    const spread = rank === null ? random() * HANDOVER_SPREAD_MS : rank * this.options.candidacy!.rankStep;
+    const untilExpiry = Math.max(0, this.observedExpiry() - clock.now()) + spread;
     // A 409 only means another candidate won, and the watch is about to deliver its record.
     const failing = this.failures.consecutive > 0 && this.failures.lastReason !== 'conflict';
-    if (this.follower.watching && !failing) return heldByOther ? untilExpiry : random() * HANDOVER_SPREAD_MS;
+    if (this.follower.watching && !failing) return heldByOther ? untilExpiry : spread;
     const poll = this.acquireDelay();
     return heldByOther && !failing ? Math.min(poll, untilExpiry) : poll;
   }
@@ -694,6 +732,7 @@ export class LeaderElector {
     this.observed = { record: snapshot.record, resourceVersion: snapshot.resourceVersion };
     this.observedAt = at;
     const holder = snapshot.record.holderIdentity === '' ? null : snapshot.record.holderIdentity;
+    if (holder !== null) this.previousHolder = holder;
     if (holder !== this.reportedLeader) {
       const previous = this.reportedLeader;
       this.reportedLeader = holder;
@@ -751,6 +790,7 @@ export class LeaderElector {
       },
     };
     this.live = { term, controller };
+    this.termStartedAt = clock.now();
     this.stateValue = 'leader';
     this.armDeadlineTimer();
     logger.log(`became leader of ${lock.describe()} (fencing token ${term.fencingToken})`);
@@ -819,22 +859,57 @@ export class LeaderElector {
 
   // ---------------------------------------------------------------- release
 
-  /** client-go's release: if we still hold the Lease, hand it over with holder "" and a 1s duration. */
+  /**
+   * Fast path of the release: one PUT conditional on our last write, when no
+   * newer record has been seen since. True when that settled it (released,
+   * or the Lease is gone); false after a 409 or an error, so the caller
+   * reads the Lease and tries again as client-go does.
+   */
+  private async releaseOwnWrite(deadline: number): Promise<boolean> {
+    const { lock, clock, logger } = this.options;
+    const own = this.lastWrite;
+    if (!own || own.record.holderIdentity !== this.identity || this.observed?.resourceVersion !== own.resourceVersion) {
+      return false;
+    }
+    const timeout = timeoutSignal(clock, Math.max(0, deadline - clock.now()));
+    try {
+      const released = await lock.update(this.releasedRecord(own.record), own.resourceVersion, timeout.signal);
+      this.setObserved(released, clock.now());
+      logger.log(`released lease ${lock.describe()}`);
+      return true;
+    } catch (error) {
+      const failure = asLeaseLockError(error);
+      if (failure.reason === 'not_found') return true;
+      this.events.emit({ type: 'error', operation: 'release', error: failure });
+      // A 409 means the Lease moved on since our write: read it at once. Anything else: pause as the loop does.
+      if (failure.reason === 'conflict') return false;
+      this.failures.log('release', failure, clock.now());
+      timeout.clear();
+      await sleep(clock, Math.min(this.options.retryPeriod / 4, Math.max(0, deadline - clock.now())));
+      return false;
+    } finally {
+      timeout.clear();
+    }
+  }
+
+  /** client-go's released record: no holder, a 1 s duration, both times now. */
+  private releasedRecord(record: LeaseRecord): LeaseRecord {
+    const now = formatMicroTime(this.options.clock.wallNow());
+    return { ...record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
+  }
+
+  /** client-go's release (after the fast path): if we still hold the Lease, hand it over with holder "" and a 1s duration. */
   private async release(): Promise<void> {
     const { lock, clock, releaseTimeout, logger } = this.options;
     const deadline = clock.now() + releaseTimeout;
+    if (await this.releaseOwnWrite(deadline)) return;
     while (clock.now() < deadline) {
       const timeout = timeoutSignal(clock, Math.max(0, deadline - clock.now()));
       try {
         const current = await lock.get(timeout.signal);
         this.observe(current);
         if (current.record.holderIdentity !== this.identity) return;
-        const now = formatMicroTime(clock.wallNow());
-        const released = await lock.update(
-          { ...current.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
-          current.resourceVersion,
-          timeout.signal,
-        );
+        const released = await lock.update(this.releasedRecord(current.record), current.resourceVersion, timeout.signal);
         this.setObserved(released, clock.now());
         logger.log(`released lease ${lock.describe()}`);
         return;

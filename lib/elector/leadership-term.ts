@@ -11,7 +11,9 @@ export type TermEndReason =
   /** {@link LeaderElector.stop} was called. */
   | 'shutdown'
   /** Coordinated Leader Election named a better holder (`preferredHolder`): the Lease was handed over. */
-  | 'preempted';
+  | 'preempted'
+  /** A spreading group prefers another live replica for this Lease: the work drained, then the Lease was released. */
+  | 'handed-over';
 
 /**
  * One uninterrupted period of leadership. `signal` aborts the moment the term

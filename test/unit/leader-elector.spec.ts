@@ -131,7 +131,7 @@ describe('start and waitForLeadership', () => {
 });
 
 describe('release on stop', () => {
-  it('releases with holder "", leaseDurationSeconds 1 and transitions kept: get, update', async () => {
+  it('releases with holder "", leaseDurationSeconds 1 and transitions kept, in one PUT on its last renewal', async () => {
     const { clock, memory, lock, elector, events, stored, heldBy, stop } = candidate('baz');
     memory.overwrite(heldBy('', { leaseTransitions: 4 }));
     elector.start();
@@ -145,7 +145,7 @@ describe('release on stop', () => {
     await clock.advance(100);
     await stop();
 
-    expect(lock.calls).toEqual(['get', 'update']);
+    expect(lock.calls).toEqual(['update']);
     const released = stored();
     expect(released).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 5 });
     expect(released.acquireTime).toBe(released.renewTime);
@@ -162,7 +162,7 @@ describe('release on stop', () => {
 
     // Nothing keeps running afterwards.
     await clock.advance(10_000);
-    expect(lock.calls).toEqual(['get', 'update']);
+    expect(lock.calls).toEqual(['update']);
   });
 
   it('does not release with releaseOnStop: false', async () => {
@@ -199,14 +199,15 @@ describe('release on stop', () => {
     expect(stored()).toEqual(before);
   });
 
-  it('retries the release at once after a 409', async () => {
+  it('reads the Lease and retries the release at once after a 409 on the one-PUT path', async () => {
     const { clock, lock, elector, stored, stop } = candidate('baz');
     elector.start();
     await clock.advance(100);
     lock.resetCalls();
     lock.failNext('update', new LeaseConflictError('injected 409', { status: 409 }));
     await stop();
-    expect(lock.calls).toEqual(['get', 'update', 'get', 'update']);
+    expect(lock.calls).toEqual(['update', 'get', 'update']);
+    expect(lock.log[1]!.startedAt).toBe(lock.log[0]!.endedAt);
     expect(stored()).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 0 });
   });
 
@@ -217,8 +218,8 @@ describe('release on stop', () => {
     a.lock.resetCalls();
     a.lock.failNext('update', new LeaseUnavailableError('injected 503', { status: 503 }));
     await a.stop();
-    expect(a.lock.calls).toEqual(['get', 'update', 'get', 'update']);
-    const [, failed, retried] = a.lock.log;
+    expect(a.lock.calls).toEqual(['update', 'get', 'update']);
+    const [failed, retried] = a.lock.log;
     expect(retried.startedAt - failed.startedAt).toBe(TIMING.retryPeriod / 4);
     expect(a.stored().holderIdentity).toBe('');
 
@@ -306,7 +307,8 @@ describe('release on stop', () => {
     finishDrain();
     await clock.advanceUntil(() => a.elector.state === 'stopped', 5000);
     await stopping;
-    expect(a.lock.calls.slice(-2)).toEqual(['get', 'update']);
+    expect(a.lock.calls.slice(-2)).toEqual(['update', 'update']); // the last renewal, then the one-PUT release
+    expect(a.stored().holderIdentity).not.toBe('a');
     expect(a.stopped()).toHaveLength(1);
     await clock.advanceUntil(() => b.elector.isLeader, 1000);
   });
@@ -346,7 +348,8 @@ describe('stopped-leading', () => {
     memory.overwrite(heldBy('bing', { leaseTransitions: 1 }));
     await stop(); // the in-flight renewal fails with 409, the fallback GET sees bing
 
-    expect(lock.calls).toEqual(['get', 'create', 'update', 'get', 'get']); // renewal, fallback GET, release GET
+    // renewal, its fallback GET (cut short by the stop), the one-PUT release (409: bing wrote), the release's GET
+    expect(lock.calls).toEqual(['get', 'create', 'update', 'get', 'update', 'get']);
     expect(stopped()).toHaveLength(1);
     expect(stopped()[0].reason).toBe('shutdown');
     expect(memory.peek()).toMatchObject({ holderIdentity: 'bing' });

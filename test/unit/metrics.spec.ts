@@ -506,7 +506,7 @@ describe('loss, by each reason', () => {
     const before = await snapshot();
     lock.resetCalls();
     await stop();
-    expect(lock.calls).toEqual(['get', 'update']); // released
+    expect(lock.calls).toEqual(['update']); // released in one PUT
     expect(events.filter((e) => e.type === 'new-leader').at(-1)).toMatchObject({ identity: null });
     expect(changes(before, await snapshot())).toEqual({
       [key.demoted('shutdown')]: 1,
@@ -614,7 +614,7 @@ describe('errors by operation and reason', () => {
       lock.resetCalls();
       lock.failNext('update', error());
       await stop();
-      expect(lock.calls).toEqual(['get', 'update', 'get', 'update']); // retried, then released
+      expect(lock.calls).toEqual(['update', 'get', 'update']); // the one-PUT release failed, read, released
       expect((memory.peek() as LeaseRecord).holderIdentity).toBe('');
       expect(changes(before, await snapshot())).toEqual({
         [key.errors('release', reason)]: 1,
@@ -631,9 +631,9 @@ describe('errors by operation and reason', () => {
     await clock.advance(100);
     const before = await snapshot();
     lock.resetCalls();
-    lock.failNext('get', new LeaseNotFoundError('injected 404', { status: 404 }));
+    lock.failNext('update', new LeaseNotFoundError('injected 404', { status: 404 }));
     await stop();
-    expect(lock.calls).toEqual(['get']);
+    expect(lock.calls).toEqual(['update']);
     expect(changes(before, await snapshot())).toEqual({
       [key.demoted('shutdown')]: 1,
       [key.master]: 0,

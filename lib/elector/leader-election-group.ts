@@ -1,0 +1,362 @@
+import type { Candidacy } from './candidacy.js';
+import { sleep, systemClock, timeoutSignal, type Clock } from './clock.js';
+import {
+  defaultIdentity,
+  InvalidLeaderElectionOptionError,
+  resolveElectorOptions,
+  type ElectorLogger,
+  type LeaderElectorOptions,
+} from './elector-options.js';
+import { LeaderElector, type StopOptions } from './leader-elector.js';
+import type { LeaseLock } from './lease-lock.js';
+import type { MemberDirectory, MemberRecord } from './member-directory.js';
+import { rendezvousOrder } from './rendezvous.js';
+
+/** Options of {@link LeaderElectionGroup}. Durations are milliseconds. */
+export interface LeaderElectionGroupOptions
+  extends Pick<
+    LeaderElectorOptions,
+    | 'identity'
+    | 'leaseDuration'
+    | 'renewDeadline'
+    | 'retryPeriod'
+    | 'requestTimeout'
+    | 'releaseTimeout'
+    | 'watch'
+    | 'releaseOnStop'
+    | 'clock'
+    | 'logger'
+    | 'random'
+  > {
+  /** The elections, each on its own Lease. At least one; names unique. */
+  elections: readonly string[];
+  /** The Lease of each election. */
+  lockFor(election: string): LeaseLock;
+  /** Where the replicas announce themselves. */
+  members: MemberDirectory;
+  /** Per-election elector options (a logger, a handover drain). */
+  electorOptions?(election: string): Pick<LeaderElectorOptions, 'logger' | 'handoverDrain'>;
+  /** A term runs at least this long before it is handed over. Default leaseDuration / 2. */
+  minTermHold?: number;
+  /** A replica must have been live this long before elections move to it. Default retryPeriod. */
+  memberSettle?: number;
+  /** How long each rank stands back behind the one before it. Default min(100, retryPeriod / 2). */
+  rankStep?: number;
+  /** An election handed to a replica that did not take it is not handed to it again for this long. Default 10 x leaseDuration. */
+  handoverBackoff?: number;
+}
+
+/** One election of a group, as this replica sees it. */
+export interface GroupElectionState {
+  election: string;
+  /** The live member rendezvous hashing prefers for it. */
+  preferred: string | null;
+  /** The holder this replica believes valid, or null. */
+  leader: string | null;
+  isLeader: boolean;
+}
+
+interface Sighting {
+  record: MemberRecord;
+  /** When the record last changed, by our clock. */
+  seenAt: number;
+  /** When it became live after being absent. */
+  liveSince: number;
+}
+
+/**
+ * Many elections whose leadership spreads evenly over the live replicas.
+ *
+ * Each election is a plain {@link LeaderElector} on its own Lease, so it keeps
+ * the elector's guarantee: at most one live term at a time while clock rates
+ * differ by less than leaseDuration / renewDeadline. The group only advises:
+ * rendezvous hashing over the live members names a preferred replica per
+ * election; it campaigns first and the others stand back by rank, and a
+ * holder that is not preferred drains its work, then releases to it. When
+ * the preferred replica does not take an election (wedged, forbidden) the
+ * next ranks campaign after their stand-back, so no election stays unled.
+ * Without a member view (list or watch denied) every election campaigns
+ * plainly.
+ */
+export class LeaderElectionGroup {
+  /** This replica's identity, the holder identity of all its elections. */
+  readonly identity: string;
+  /** The electors, by election name. */
+  readonly electors: ReadonlyMap<string, LeaderElector>;
+
+  private readonly clock: Clock;
+  private readonly logger: ElectorLogger;
+  private readonly leaseDuration: number;
+  private readonly retryPeriod: number;
+  private readonly requestTimeout: number;
+  private readonly minTermHold: number;
+  private readonly memberSettle: number;
+  private readonly rankStep: number;
+  private readonly handoverBackoff: number;
+  private readonly sightings = new Map<string, Sighting>();
+  private readonly handovers = new Map<string, { target: string; at: number }>();
+  private readonly stopController = new AbortController();
+  private following = false;
+  private leaving = false;
+  private started = false;
+  private stopping: Promise<void> | null = null;
+  private announcing: Promise<void> | null = null;
+  private announceFailing = false;
+
+  /** Validates options; throws `InvalidLeaderElectionOptionError` naming the field. Does not start. */
+  constructor(private readonly options: LeaderElectionGroupOptions) {
+    const elections = options?.elections;
+    if (!Array.isArray(elections) || elections.length === 0) {
+      throw new InvalidLeaderElectionOptionError('elections', 'list at least one election name.');
+    }
+    const duplicate = elections.find((name, index) => elections.indexOf(name) !== index);
+    if (duplicate !== undefined) {
+      throw new InvalidLeaderElectionOptionError('elections', `${JSON.stringify(duplicate)} is listed twice.`);
+    }
+    if (!options.members) throw new InvalidLeaderElectionOptionError('members', 'a MemberDirectory is required.');
+    this.identity = options.identity ?? defaultIdentity();
+    const timing = pickTiming(options);
+    const locks = new Map(elections.map((election) => [election, options.lockFor(election)]));
+    const resolved = resolveElectorOptions({ ...timing, identity: this.identity, lock: locks.get(elections[0]!)! });
+    this.clock = resolved.clock;
+    this.logger = resolved.logger;
+    this.leaseDuration = resolved.leaseDuration;
+    this.retryPeriod = resolved.retryPeriod;
+    this.requestTimeout = resolved.requestTimeout;
+    this.minTermHold = positive(options, 'minTermHold', this.leaseDuration / 2);
+    this.memberSettle = positive(options, 'memberSettle', this.retryPeriod);
+    this.rankStep = positive(options, 'rankStep', Math.min(100, this.retryPeriod / 2));
+    this.handoverBackoff = positive(options, 'handoverBackoff', 10 * this.leaseDuration);
+    const electors = new Map<string, LeaderElector>();
+    for (const election of elections) {
+      electors.set(
+        election,
+        new LeaderElector({
+          ...timing,
+          ...options.electorOptions?.(election),
+          identity: this.identity,
+          lock: locks.get(election)!,
+          candidacy: this.candidacyFor(election),
+        }),
+      );
+    }
+    this.electors = electors;
+  }
+
+  /**
+   * Announces this replica, follows the others, waits `memberSettle` so a
+   * cold start sees its peers, then starts every elector.
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new Error(`LeaderElectionGroup ${this.identity} was already started.`);
+    this.started = true;
+    const { members } = this.options;
+    const signal = this.stopController.signal;
+    this.logger.log(
+      `member ${this.identity} of ${members.describe()}: spreading ${this.electors.size} elections ` +
+        `(${[...this.electors.keys()].join(', ')})`,
+    );
+    await this.announce();
+    const listed = timeoutSignal(this.clock, this.requestTimeout);
+    signal.addEventListener('abort', () => listed.clear(), { once: true });
+    try {
+      await members.follow(
+        {
+          onRecord: (record) => this.onRecord(record),
+          onGone: (identity) => this.onGone(identity),
+          onError: (error) => {
+            if (this.following) this.logger.warn(`lost the member view (${error.message}); campaigning plainly`);
+            this.following = false;
+          },
+        },
+        signal,
+      );
+      this.following = true;
+    } catch (error) {
+      this.logger.warn(
+        `cannot follow ${members.describe()} (${(error as Error)?.message ?? String(error)}); campaigning plainly ` +
+          'until it works',
+      );
+    } finally {
+      listed.clear();
+    }
+    this.announcing = this.announceLoop();
+    await sleep(this.clock, this.memberSettle, signal);
+    if (signal.aborted) return;
+    for (const elector of this.electors.values()) elector.start();
+  }
+
+  /**
+   * Leaves: withdraws the member record (so the others rank without us at
+   * once) while every elector stops, each with its own drain before its
+   * release. Idempotent.
+   */
+  stop(options: { drain?: (election: string) => Promise<void> } = {}): Promise<void> {
+    this.stopping ??= this.doStop(options);
+    return this.stopping;
+  }
+
+  /** The live members, this replica included, in no particular order. */
+  get members(): string[] {
+    const now = this.clock.now();
+    const live = [...this.sightings.values()]
+      .filter((sighting) => now < sighting.seenAt + sighting.record.durationMs)
+      .map(({ record }) => record.identity);
+    return live.includes(this.identity) || this.leaving ? live : [...live, this.identity];
+  }
+
+  /** The elections this replica leads now. */
+  get leading(): string[] {
+    return [...this.electors].filter(([, elector]) => elector.isLeader).map(([election]) => election);
+  }
+
+  /** Every election: its preferred member, the holder we see, and whether it is us. */
+  get assignments(): GroupElectionState[] {
+    const members = this.following ? this.members : null;
+    return [...this.electors].map(([election, elector]) => ({
+      election,
+      preferred: members ? (rendezvousOrder(election, members)[0] ?? null) : null,
+      leader: elector.leader,
+      isLeader: elector.isLeader,
+    }));
+  }
+
+  /** True while the member view is current, so elections are spread rather than campaigned for plainly. */
+  get spreading(): boolean {
+    return this.following;
+  }
+
+  private async doStop(options: { drain?: (election: string) => Promise<void> }): Promise<void> {
+    this.leaving = true;
+    this.stopController.abort();
+    const withdrawn = timeoutSignal(this.clock, this.requestTimeout);
+    const withdraw = this.options.members.withdraw(this.identity, withdrawn.signal).catch((error: unknown) => {
+      this.logger.warn(`could not withdraw member ${this.identity}: ${(error as Error)?.message ?? String(error)}`);
+    });
+    await Promise.all([
+      withdraw.finally(() => withdrawn.clear()),
+      ...[...this.electors].map(([election, elector]) => {
+        const stopOptions: StopOptions = options.drain ? { drain: () => options.drain!(election) } : {};
+        return elector.stop(stopOptions);
+      }),
+      this.announcing,
+    ]);
+  }
+
+  private candidacyFor(election: string): Candidacy {
+    return {
+      rank: (previousHolder) => this.rank(election, previousHolder),
+      handoverTarget: (heldFor) => this.handoverTarget(election, heldFor),
+      rankStep: this.rankStep,
+    };
+  }
+
+  private rank(election: string, previousHolder: string | null): number | null {
+    if (!this.following || this.leaving) return null;
+    const others = this.members.filter((member) => member !== previousHolder);
+    const order = rendezvousOrder(election, others);
+    // The holder that just let go campaigns last, so it never takes back what it handed over.
+    return previousHolder === this.identity ? order.length : order.indexOf(this.identity);
+  }
+
+  private handoverTarget(election: string, heldFor: number): string | null {
+    if (!this.following || this.leaving || heldFor < this.minTermHold) return null;
+    const preferred = rendezvousOrder(election, this.members)[0];
+    if (preferred === undefined || preferred === this.identity) return null;
+    const now = this.clock.now();
+    const sighting = this.sightings.get(preferred);
+    if (!sighting || now - sighting.liveSince < this.memberSettle) return null;
+    const last = this.handovers.get(election);
+    if (last && last.target === preferred && now - last.at < this.handoverBackoff) return null;
+    this.handovers.set(election, { target: preferred, at: now });
+    return preferred;
+  }
+
+  private onRecord(record: MemberRecord): void {
+    const now = this.clock.now();
+    const previous = this.sightings.get(record.identity);
+    if (previous?.record.version === record.version) return;
+    const wasLive = previous !== undefined && now < previous.seenAt + previous.record.durationMs;
+    this.sightings.set(record.identity, { record, seenAt: now, liveSince: wasLive ? previous.liveSince : now });
+    this.following = true;
+  }
+
+  private onGone(identity: string): void {
+    this.sightings.delete(identity);
+  }
+
+  /** Renews our record a third of its duration apart; evicts records of replicas that died long ago. */
+  private async announceLoop(): Promise<void> {
+    const signal = this.stopController.signal;
+    while (!signal.aborted) {
+      await sleep(this.clock, this.leaseDuration / 3, signal);
+      if (signal.aborted) return;
+      await this.announce();
+      await this.evictDeparted();
+    }
+  }
+
+  private async announce(): Promise<void> {
+    const timeout = timeoutSignal(this.clock, this.requestTimeout);
+    try {
+      await this.options.members.announce(this.identity, this.leaseDuration, timeout.signal);
+      if (this.announceFailing) this.logger.log(`member ${this.identity} announced again`);
+      this.announceFailing = false;
+    } catch (error) {
+      if (!this.announceFailing) {
+        this.logger.warn(
+          `could not announce member ${this.identity} in ${this.options.members.describe()}: ` +
+            `${(error as Error)?.message ?? String(error)}; other replicas will not hand elections to it`,
+        );
+      }
+      this.announceFailing = true;
+    } finally {
+      timeout.clear();
+    }
+  }
+
+  /** One live member (the first by rendezvous) deletes records unrenewed for 3 durations: crashed replicas. */
+  private async evictDeparted(): Promise<void> {
+    if (!this.following || rendezvousOrder('evict', this.members)[0] !== this.identity) return;
+    const now = this.clock.now();
+    for (const sighting of [...this.sightings.values()]) {
+      if (now < sighting.seenAt + 3 * sighting.record.durationMs) continue;
+      const timeout = timeoutSignal(this.clock, this.requestTimeout);
+      try {
+        await this.options.members.evict(sighting.record, timeout.signal);
+        this.sightings.delete(sighting.record.identity);
+      } catch {
+        // Renewed meanwhile, or not ours to delete: the next round looks again.
+      } finally {
+        timeout.clear();
+      }
+    }
+  }
+}
+
+function pickTiming(options: LeaderElectionGroupOptions): Partial<LeaderElectorOptions> {
+  const { leaseDuration, renewDeadline, retryPeriod, requestTimeout, releaseTimeout, watch, releaseOnStop } = options;
+  const { clock, logger, random } = options;
+  const picked: Partial<LeaderElectorOptions> = {
+    leaseDuration,
+    renewDeadline,
+    retryPeriod,
+    requestTimeout,
+    releaseTimeout,
+    watch,
+    releaseOnStop,
+    clock: clock ?? systemClock,
+    logger,
+    random,
+  };
+  return Object.fromEntries(Object.entries(picked).filter(([, value]) => value !== undefined));
+}
+
+function positive(options: LeaderElectionGroupOptions, field: keyof LeaderElectionGroupOptions, fallback: number) {
+  const value = options[field] ?? fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidLeaderElectionOptionError(field, `must be a positive number of milliseconds, got ${String(value)}.`);
+  }
+  return value;
+}
+
