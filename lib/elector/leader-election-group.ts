@@ -10,7 +10,9 @@ import {
 import { LeaderElector, type StopOptions } from './leader-elector.js';
 import type { LeaseLock } from './lease-lock.js';
 import type { MemberDirectory, MemberRecord } from './member-directory.js';
-import { rendezvousOrder } from './rendezvous.js';
+import { rendezvousOrder, spreadEvenly } from './rendezvous.js';
+
+const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found']);
 
 /** Options of {@link LeaderElectionGroup}. Durations are milliseconds. */
 export interface LeaderElectionGroupOptions
@@ -95,6 +97,8 @@ export class LeaderElectionGroup {
   private readonly handoverBackoff: number;
   private readonly sightings = new Map<string, Sighting>();
   private readonly handovers = new Map<string, { target: string; at: number }>();
+  /** Replicas that did not take an election handed to them, and when we noticed. */
+  private readonly declined = new Map<string, number>();
   private readonly stopController = new AbortController();
   private following = false;
   private leaving = false;
@@ -102,6 +106,9 @@ export class LeaderElectionGroup {
   private stopping: Promise<void> | null = null;
   private announcing: Promise<void> | null = null;
   private announceFailing = false;
+  private placement: { key: string; orders: Map<string, string[]> } | null = null;
+  /** Set while our own elections keep failing: we withdraw so that others are preferred. */
+  private unreadySince: number | null = null;
 
   /** Validates options; throws `InvalidLeaderElectionOptionError` naming the field. Does not start. */
   constructor(private readonly options: LeaderElectionGroupOptions) {
@@ -202,7 +209,8 @@ export class LeaderElectionGroup {
     const live = [...this.sightings.values()]
       .filter((sighting) => now < sighting.seenAt + sighting.record.durationMs)
       .map(({ record }) => record.identity);
-    return live.includes(this.identity) || this.leaving ? live : [...live, this.identity];
+    const self = !this.leaving && this.unreadySince === null;
+    return live.includes(this.identity) || !self ? live : [...live, this.identity];
   }
 
   /** The elections this replica leads now. */
@@ -215,7 +223,7 @@ export class LeaderElectionGroup {
     const members = this.following ? this.members : null;
     return [...this.electors].map(([election, elector]) => ({
       election,
-      preferred: members ? (rendezvousOrder(election, members)[0] ?? null) : null,
+      preferred: members ? (this.orderFor(election)[0] ?? null) : null,
       leader: elector.leader,
       isLeader: elector.isLeader,
     }));
@@ -253,23 +261,35 @@ export class LeaderElectionGroup {
 
   private rank(election: string, previousHolder: string | null): number | null {
     if (!this.following || this.leaving) return null;
-    const others = this.members.filter((member) => member !== previousHolder);
-    const order = rendezvousOrder(election, others);
     // The holder that just let go campaigns last, so it never takes back what it handed over.
-    return previousHolder === this.identity ? order.length : order.indexOf(this.identity);
+    if (previousHolder === this.identity) return this.members.length;
+    const order = this.orderFor(election).filter((member) => member !== previousHolder);
+    const rank = order.indexOf(this.identity);
+    return rank < 0 ? order.length : rank;
   }
 
   private handoverTarget(election: string, heldFor: number): string | null {
     if (!this.following || this.leaving || heldFor < this.minTermHold) return null;
-    const preferred = rendezvousOrder(election, this.members)[0];
+    const preferred = this.orderFor(election)[0];
     if (preferred === undefined || preferred === this.identity) return null;
     const now = this.clock.now();
     const sighting = this.sightings.get(preferred);
     if (!sighting || now - sighting.liveSince < this.memberSettle) return null;
+    // Leading again what we handed to the same replica means it did not take it: stop offering it anything.
     const last = this.handovers.get(election);
-    if (last && last.target === preferred && now - last.at < this.handoverBackoff) return null;
+    if (last && last.target === preferred && now - last.at < this.handoverBackoff) this.declined.set(preferred, now);
+    const declinedAt = this.declined.get(preferred);
+    if (declinedAt !== undefined && now - declinedAt < this.handoverBackoff) return null;
     this.handovers.set(election, { target: preferred, at: now });
     return preferred;
+  }
+
+  /** The balanced preference order of an election over the live members; cached per member set. */
+  private orderFor(election: string): string[] {
+    const members = this.members.sort();
+    const key = members.join('\n');
+    if (this.placement?.key !== key) this.placement = { key, orders: spreadEvenly([...this.electors.keys()], members) };
+    return this.placement.orders.get(election) ?? [];
   }
 
   private onRecord(record: MemberRecord): void {
@@ -291,9 +311,39 @@ export class LeaderElectionGroup {
     while (!signal.aborted) {
       await sleep(this.clock, this.leaseDuration / 3, signal);
       if (signal.aborted) return;
-      await this.announce();
+      if (await this.checkReadiness()) await this.announce();
       await this.evictDeparted();
     }
+  }
+
+  /**
+   * A replica whose elections failed with a configuration error (RBAC, a
+   * missing namespace) within the last leaseDuration withdraws, so the
+   * others stop handing elections to it; it offers itself again after
+   * `handoverBackoff`.
+   * Returns whether it should announce now.
+   */
+  private async checkReadiness(): Promise<boolean> {
+    const now = this.clock.now();
+    if (this.unreadySince !== null) {
+      if (now - this.unreadySince < this.handoverBackoff) return false;
+      this.unreadySince = null;
+      this.logger.log(`member ${this.identity} offers itself for elections again`);
+      return true;
+    }
+    const failing = [...this.electors]
+      .map(([election, elector]) => ({ election, error: elector.diagnostics.lastError }))
+      .find(({ error }) => error !== null && CONFIG_ERROR_REASONS.has(error.reason) && now - error.at < this.leaseDuration);
+    if (!failing) return true;
+    this.unreadySince = now;
+    this.logger.warn(
+      `election ${failing.election} fails here (${failing.error!.message}); withdrawing this member so the other ` +
+        'replicas keep leading its elections',
+    );
+    const timeout = timeoutSignal(this.clock, this.requestTimeout);
+    await this.options.members.withdraw(this.identity, timeout.signal).catch(() => undefined);
+    timeout.clear();
+    return false;
   }
 
   private async announce(): Promise<void> {

@@ -325,20 +325,32 @@ export class LeaderElector {
 
   /** Tries until a term begins (true) or stop is requested (false). */
   private async acquire(): Promise<boolean> {
-    const { clock } = this.options;
+    const { clock, candidacy } = this.options;
+    // A ranked candidate stands back before its first attempt too (at start, and after handing the Lease over),
+    // so the preferred one's write lands first.
+    const rank = candidacy?.rank(this.previousHolder) ?? null;
+    if (rank !== null && rank > 0) {
+      this.nextAttemptAt = clock.now() + rank * candidacy!.rankStep;
+      await this.sleepUntilNextAttempt();
+    }
     while (!this.stopRequested) {
       const acquired = await this.attempt('acquire');
       if (this.stopRequested) return false;
       if (acquired && this.beginTerm()) return true;
       this.nextAttemptAt = clock.now() + this.nextAttemptDelay();
-      // Watch events and watch failures move the next attempt; re-check after every wake-up.
-      while (!this.stopRequested && clock.now() < this.nextAttemptAt) {
-        this.setActivity('sleep', this.nextAttemptAt);
-        await sleep(clock, this.nextAttemptAt - clock.now(), this.wakeController.signal);
-      }
-      this.setActivity('idle', null);
+      await this.sleepUntilNextAttempt();
     }
     return false;
+  }
+
+  /** Watch events and watch failures move the next attempt; re-checks after every wake-up. */
+  private async sleepUntilNextAttempt(): Promise<void> {
+    const { clock } = this.options;
+    while (!this.stopRequested && clock.now() < this.nextAttemptAt) {
+      this.setActivity('sleep', this.nextAttemptAt);
+      await sleep(clock, this.nextAttemptAt - clock.now(), this.wakeController.signal);
+    }
+    this.setActivity('idle', null);
   }
 
   /** Renews every retryPeriod until the term ends (or, while draining, until the drain is over). */
