@@ -12,6 +12,11 @@ export function getLeaderElectionToken(name: string = DEFAULT_ELECTION): string 
   return `LeaderElectionService:${name}`;
 }
 
+/** Injection token of the {@link LeaderElectionGroupService} of a spreading registration named `name`. */
+export function getLeaderElectionGroupToken(name: string = DEFAULT_ELECTION): string {
+  return `LeaderElectionGroupService:${name}`;
+}
+
 /** Default bound on the shutdown drain of in-flight `@OnlyWhenLeader` calls. */
 export const DEFAULT_SHUTDOWN_DRAIN_TIMEOUT = 10_000;
 

@@ -40,3 +40,11 @@ export const NOT_LEADER = (election: string, lease: string, leader: string | nul
 /** `name` given to forRoot*() is not a usable election name. */
 export const INVALID_ELECTION_NAME = (name: unknown): string =>
   `LeaderElectionModule: \`name\` must be a non-empty string when given, got ${JSON.stringify(name)}.`;
+
+/** `spread` given to forRoot*() is not a usable list of elections. */
+export const INVALID_SPREAD = (spread: unknown): string =>
+  'LeaderElectionModule: `spread` must be a non-empty list of distinct election names (for example ' +
+  `['billing', 'reports']) or { shards: n } with a whole n from 1 to 1000, got ${JSON.stringify(spread)}.`;
+
+/** An option that needs one Lease per registration was given with `spread`. */
+export const NOT_WITH_SPREAD = (field: string, why: string): string => `cannot be combined with \`spread\`: ${why}`;

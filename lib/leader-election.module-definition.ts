@@ -13,8 +13,11 @@ export const {
 } = new ConfigurableModuleBuilder<LeaderElectionModuleOptions>({ moduleName: 'LeaderElection' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createLeaderElectionOptions')
-  .setExtras<LeaderElectionModuleExtras>({ isGlobal: true, name: undefined }, (definition, extras) => ({
-    ...definition,
-    global: extras.isGlobal ?? true,
-  }))
+  .setExtras<LeaderElectionModuleExtras>(
+    { isGlobal: true, name: undefined, spread: undefined },
+    (definition, extras) => ({
+      ...definition,
+      global: extras.isGlobal ?? true,
+    }),
+  )
   .build();

@@ -1,4 +1,5 @@
 import { Logger, type InjectionToken, type Provider } from '@nestjs/common';
+import { createElectionGroup, spreadElections } from './election-group.factory.js';
 import { createElector } from './elector.factory.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
 import {
@@ -6,8 +7,11 @@ import {
   ELECTION_LOGGER,
   ELECTION_NAME,
   ELECTION_SERVICE,
+  getLeaderElectionGroupToken,
   getLeaderElectionToken,
 } from './leader-election.constants.js';
+import { LeaderElectionGroupService } from './leader-election-group.service.js';
+import type { LeaderElectionModuleExtras } from './interfaces/leader-election-module-options.interface.js';
 import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { LeadershipEventsExplorer } from './leadership-events.explorer.js';
@@ -83,6 +87,75 @@ export function createLeaderElectionProviders(
     exports.push(primary);
   }
   const metrics = createMetricsProviders(election, primary, staticOptions);
+  providers.push(...metrics.providers);
+  exports.push(...metrics.exports);
+  return { providers, exports };
+}
+
+/**
+ * The providers of a spreading registration (`spread`): the group service
+ * (the `LeaderElectionGroupService` class itself for the default
+ * registration), one `LeaderElectionService` per election under that
+ * election's token, one explorer for all of them, and their metrics.
+ */
+export function createLeaderElectionGroupProviders(
+  registration: string,
+  spread: NonNullable<LeaderElectionModuleExtras['spread']>,
+  staticOptions?: LeaderElectionModuleOptions,
+): ElectionProviders {
+  const elections = spreadElections(registration, spread);
+  const token = getLeaderElectionGroupToken(registration);
+  const primary = registration === DEFAULT_ELECTION ? LeaderElectionGroupService : token;
+  const context = loggerContextOf(registration);
+  const providers: Provider[] = [
+    {
+      provide: ELECTION_LOGGER,
+      inject: [LEADER_ELECTION_MODULE_OPTIONS],
+      useFactory: (options: LeaderElectionModuleOptions) => levelled(new Logger(context), options?.logLevel),
+    },
+    {
+      provide: primary,
+      inject: [LEADER_ELECTION_MODULE_OPTIONS, ELECTION_LOGGER],
+      useFactory: async (options: LeaderElectionModuleOptions, logger: ReturnType<typeof levelled>) => {
+        const services = new Map<string, LeaderElectionService>();
+        const electionLogger = (election: string) => levelled(new Logger(`${context}:${election}`), options?.logLevel);
+        const { group, standalone } = await createElectionGroup(options, elections, logger, electionLogger, (e) =>
+          services.get(e)!.drainLeaderWork(),
+        );
+        if (standalone) {
+          logger.warn(
+            `standalone mode: the ${elections.length} elections of "${options.leaseName}" are in memory and this ` +
+              'replica leads them all. Never use it with more than one replica.',
+          );
+        }
+        const managed = { prepare: () => Promise.resolve(), settle: () => Promise.resolve(), managed: true };
+        for (const [election, elector] of group.electors) {
+          services.set(
+            election,
+            new LeaderElectionService(election, elector, options, electionLogger(election), managed),
+          );
+        }
+        const shardOf = Array.isArray(spread) ? new Map<string, number>() : new Map(elections.map((e, i) => [e, i]));
+        return new LeaderElectionGroupService(registration, group, services, shardOf);
+      },
+    },
+    ...createElectionCoreProviders(registration, primary),
+  ];
+  const exports: InjectionToken[] = [token];
+  if (primary !== token) {
+    providers.push({ provide: token, useExisting: primary });
+    exports.push(primary);
+  }
+  for (const election of elections) {
+    const electionToken = getLeaderElectionToken(election);
+    providers.push({
+      provide: electionToken,
+      inject: [primary],
+      useFactory: (group: LeaderElectionGroupService) => group.service(election),
+    });
+    exports.push(electionToken);
+  }
+  const metrics = createMetricsProviders(registration, primary, staticOptions);
   providers.push(...metrics.providers);
   exports.push(...metrics.exports);
   return { providers, exports };

@@ -30,8 +30,11 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     readonly elector: LeaderElector,
     private readonly options: LeaderElectionModuleOptions,
     private readonly logger: ElectorLogger,
-    /** Steps around the elector: before it starts (a LeaseCandidate), after it stopped (Pod label, candidate). */
-    private readonly around: { prepare(): Promise<void>; settle(): Promise<void> } = {
+    /**
+     * Steps around the elector: before it starts (a LeaseCandidate), after it stopped (Pod label, candidate).
+     * `managed`: a spreading group starts and stops the elector, not the app lifecycle of this service.
+     */
+    private readonly around: { prepare(): Promise<void>; settle(): Promise<void>; managed?: boolean } = {
       prepare: () => Promise.resolve(),
       settle: () => Promise.resolve(),
     },
@@ -77,7 +80,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
 
   /** Starts candidacy; waits for leadership only with `awaitLeadershipOnBootstrap`. */
   async onApplicationBootstrap(): Promise<void> {
-    if (this.elector.state !== 'idle') return;
+    if (this.around.managed || this.elector.state !== 'idle') return;
     await this.around.prepare();
     this.elector.start();
     const wait = this.options.awaitLeadershipOnBootstrap;
@@ -100,10 +103,10 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
    * in-flight leader-only calls and async handlers, then releases the Lease.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    await this.elector.stop({ drain: () => this.drain() });
+    if (this.around.managed) return;
+    await this.elector.stop({ drain: () => this.drainLeaderWork() });
     await this.around.settle();
-    this.subject.complete();
-    this.unsubscribe();
+    this.close();
   }
 
   /**
@@ -117,7 +120,8 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     return this[LEADER_WORK].currentTerm();
   }
 
-  private async drain(): Promise<void> {
+  /** @internal Waits (bounded by `shutdownDrainTimeout`) for this election's running leader-only work. */
+  async drainLeaderWork(): Promise<void> {
     const work = this[LEADER_WORK];
     // Let a loss event queued behind the current dispatch (stop() called from a listener) reach its handlers first.
     await Promise.resolve();
@@ -129,6 +133,12 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
         `${work.size} leader-only call(s) or handler(s) still running after ${timeout}ms; releasing anyway`,
       );
     }
+  }
+
+  /** @internal Ends the event stream once the elector has stopped. */
+  close(): void {
+    this.subject.complete();
+    this.unsubscribe();
   }
 
   private forward(event: LeaderElectionEvent): void {

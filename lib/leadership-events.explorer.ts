@@ -9,7 +9,12 @@ import { ELECTION_LOGGER, ELECTION_NAME, ELECTION_SERVICE } from './leader-elect
 import { isThenable, leaderWorkOf } from './leader-work.js';
 import { LeadershipMetadataAccessor } from './leadership-metadata.accessor.js';
 
+interface EventSource {
+  events$?: Observable<LeadershipEvent>;
+}
+
 interface Handler {
+  election: string;
   type: LeadershipEvent['type'];
   label: string;
   instance: object;
@@ -30,34 +35,47 @@ interface Handler {
  */
 @Injectable()
 export class LeadershipEventsExplorer implements OnModuleInit, OnApplicationShutdown {
-  private subscription: Subscription | null = null;
+  private readonly subscriptions: Subscription[] = [];
   private readonly pending = new Map<object, Promise<void>>();
+  /** The elections this explorer serves: its registration's one, or every election of a spreading group. */
+  private readonly served: ReadonlyMap<string, EventSource>;
 
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly metadata: LeadershipMetadataAccessor,
-    /** The election whose handlers this explorer calls. */
-    @Inject(ELECTION_NAME) readonly election: string,
-    @Inject(ELECTION_SERVICE) private readonly service: { events$?: Observable<LeadershipEvent> },
+    @Inject(ELECTION_NAME) election: string,
+    @Inject(ELECTION_SERVICE) service: EventSource | { services?: ReadonlyMap<string, EventSource> },
     @Inject(ELECTION_LOGGER) private readonly logger: ElectorLogger,
-  ) {}
+  ) {
+    const group = (service as { services?: ReadonlyMap<string, EventSource> } | null)?.services;
+    this.served = group instanceof Map ? group : new Map([[election, service as EventSource]]);
+  }
+
+  /** The election names whose handlers this explorer calls. */
+  get elections(): string[] {
+    return [...this.served.keys()];
+  }
 
   /** Subscribes before any `onApplicationBootstrap`, so the first acquisition is never missed. */
   onModuleInit(): void {
     const wrappers = this.staticWrappers();
     this.checkWiring(wrappers);
     const handlers = this.findHandlers(wrappers);
-    // A plain double put in place with overrideProvider() may have no events$: its handlers then never run.
-    this.subscription =
-      this.service.events$?.subscribe((event) => {
-        for (const handler of handlers) if (handler.type === event.type) this.invoke(handler, event);
-      }) ?? null;
+    for (const [election, service] of this.served) {
+      // A plain double put in place with overrideProvider() may have no events$: its handlers then never run.
+      const subscription = service.events$?.subscribe((event) => {
+        for (const handler of handlers) {
+          if (handler.election === election && handler.type === event.type) this.invoke(handler, event, service);
+        }
+      });
+      if (subscription) this.subscriptions.push(subscription);
+    }
   }
 
   /** Stops delivering events. */
   onApplicationShutdown(): void {
-    this.subscription?.unsubscribe();
+    for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
   }
 
   /** Instantiated singleton providers and controllers; alias wrappers (`useExisting`) are skipped so handlers run once. */
@@ -84,7 +102,7 @@ export class LeadershipEventsExplorer implements OnModuleInit, OnApplicationShut
     const registrations = new Map<string, number>();
     for (const { instance } of wrappers) {
       if (instance instanceof LeadershipEventsExplorer) {
-        registrations.set(instance.election, (registrations.get(instance.election) ?? 0) + 1);
+        for (const election of instance.elections) registrations.set(election, (registrations.get(election) ?? 0) + 1);
       }
     }
     for (const [election, count] of registrations) {
@@ -106,8 +124,9 @@ export class LeadershipEventsExplorer implements OnModuleInit, OnApplicationShut
     for (const { instance } of wrappers) {
       for (const { name, method } of this.methods(instance as object)) {
         for (const entry of this.metadata.getEventHandlers(method)) {
-          if (entry.election !== this.election) continue;
+          if (!this.served.has(entry.election)) continue;
           handlers.push({
+            election: entry.election,
             type: entry.type,
             label: `${labelOf(instance)}.${name}`,
             instance: instance as object,
@@ -119,10 +138,10 @@ export class LeadershipEventsExplorer implements OnModuleInit, OnApplicationShut
     return handlers;
   }
 
-  private invoke(handler: Handler, event: LeadershipEvent): void {
+  private invoke(handler: Handler, event: LeadershipEvent, service: EventSource): void {
     const report = (error: unknown) =>
       this.logger.error(`${handler.label} (${event.type} handler) failed: ${(error as Error)?.stack ?? String(error)}`);
-    const work = leaderWorkOf(this.service);
+    const work = leaderWorkOf(service);
     // Work started by an acquire handler (timers, a worker loop) carries the term it started under.
     const run = () =>
       event.type === 'acquired' && work ? work.runInTerm(event.term, () => handler.call(event)) : handler.call(event);

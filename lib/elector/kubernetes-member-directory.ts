@@ -149,7 +149,8 @@ export class KubernetesMemberDirectory implements MemberDirectory {
   }
 
   private translate(error: unknown): LeaseLockError {
-    const status = (error as { code?: unknown; statusCode?: unknown })?.statusCode ?? (error as { code?: unknown })?.code;
+    const status =
+      (error as { code?: unknown; statusCode?: unknown })?.statusCode ?? (error as { code?: unknown })?.code;
     const detail = statusMessage((error as { body?: unknown })?.body) ?? (error as Error)?.message ?? String(error);
     const where = `leases.coordination.k8s.io in namespace "${this.options.namespace}" (selector ${this.selector})`;
     if (status === 401 || status === 403) {

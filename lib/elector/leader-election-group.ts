@@ -15,21 +15,20 @@ import { rendezvousOrder, spreadEvenly } from './rendezvous.js';
 const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found']);
 
 /** Options of {@link LeaderElectionGroup}. Durations are milliseconds. */
-export interface LeaderElectionGroupOptions
-  extends Pick<
-    LeaderElectorOptions,
-    | 'identity'
-    | 'leaseDuration'
-    | 'renewDeadline'
-    | 'retryPeriod'
-    | 'requestTimeout'
-    | 'releaseTimeout'
-    | 'watch'
-    | 'releaseOnStop'
-    | 'clock'
-    | 'logger'
-    | 'random'
-  > {
+export interface LeaderElectionGroupOptions extends Pick<
+  LeaderElectorOptions,
+  | 'identity'
+  | 'leaseDuration'
+  | 'renewDeadline'
+  | 'retryPeriod'
+  | 'requestTimeout'
+  | 'releaseTimeout'
+  | 'watch'
+  | 'releaseOnStop'
+  | 'clock'
+  | 'logger'
+  | 'random'
+> {
   /** The elections, each on its own Lease. At least one; names unique. */
   elections: readonly string[];
   /** The Lease of each election. */
@@ -333,7 +332,9 @@ export class LeaderElectionGroup {
     }
     const failing = [...this.electors]
       .map(([election, elector]) => ({ election, error: elector.diagnostics.lastError }))
-      .find(({ error }) => error !== null && CONFIG_ERROR_REASONS.has(error.reason) && now - error.at < this.leaseDuration);
+      .find(
+        ({ error }) => error !== null && CONFIG_ERROR_REASONS.has(error.reason) && now - error.at < this.leaseDuration,
+      );
     if (!failing) return true;
     this.unreadySince = now;
     this.logger.warn(
@@ -405,8 +406,10 @@ function pickTiming(options: LeaderElectionGroupOptions): Partial<LeaderElectorO
 function positive(options: LeaderElectionGroupOptions, field: keyof LeaderElectionGroupOptions, fallback: number) {
   const value = options[field] ?? fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidLeaderElectionOptionError(field, `must be a positive number of milliseconds, got ${String(value)}.`);
+    throw new InvalidLeaderElectionOptionError(
+      field,
+      `must be a positive number of milliseconds, got ${String(value)}.`,
+    );
   }
   return value;
 }
-

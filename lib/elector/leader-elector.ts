@@ -921,7 +921,11 @@ export class LeaderElector {
         const current = await lock.get(timeout.signal);
         this.observe(current);
         if (current.record.holderIdentity !== this.identity) return;
-        const released = await lock.update(this.releasedRecord(current.record), current.resourceVersion, timeout.signal);
+        const released = await lock.update(
+          this.releasedRecord(current.record),
+          current.resourceVersion,
+          timeout.signal,
+        );
         this.setObserved(released, clock.now());
         logger.log(`released lease ${lock.describe()}`);
         return;

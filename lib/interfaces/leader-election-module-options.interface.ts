@@ -112,6 +112,17 @@ export interface LeaderElectionModuleExtras {
   isGlobal?: boolean;
   /** Name of this election when the app runs several (each with its own Lease). Default `default`. */
   name?: string;
+  /**
+   * Spread many leader-only jobs over the live replicas: one election per
+   * name listed (Lease `<leaseName>-<name>`), or `{ shards: n }` for
+   * elections `shard-0` … `shard-<n-1>` (`<name>-0` … in a named
+   * registration). Each replica leads an even share, and a replica that
+   * joins receives its share by graceful handover. Use the names in
+   * `@OnlyWhenLeader('billing')`, `@InjectLeaderElection('billing')` and
+   * the event decorators; inject `LeaderElectionGroupService` for the group.
+   * See the README's "Spreading many jobs".
+   */
+  spread?: readonly string[] | { shards: number };
 }
 
 /**

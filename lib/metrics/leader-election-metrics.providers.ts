@@ -23,14 +23,23 @@ export function createMetricsProviders(
       provide: metricsToken,
       inject: [serviceToken, LEADER_ELECTION_MODULE_OPTIONS, ELECTION_LOGGER],
       useFactory: async (
-        service: { elector?: LeaderElector },
+        service: { elector?: LeaderElector; group?: { electors: ReadonlyMap<string, LeaderElector> } },
         options: LeaderElectionModuleOptions,
         logger: ElectorLogger,
       ) => {
-        // Off when disabled, and for a test double that has no elector.
-        if (options?.metrics === false || !service?.elector) return null;
+        // One elector, or every elector of a spreading group; none for a test double.
+        const electors = service?.elector ? [service.elector] : [...(service?.group?.electors.values() ?? [])];
+        if (options?.metrics === false || electors.length === 0) return null;
         const configured = typeof options?.metrics === 'object' ? options.metrics : null;
-        return LeaderElectionMetrics.create(service.elector, configured ?? {}, logger, configured !== null);
+        const created = await Promise.all(
+          electors.map((elector) =>
+            LeaderElectionMetrics.create(elector, configured ?? {}, logger, configured !== null),
+          ),
+        );
+        const [first, ...rest] = created;
+        // The metric objects are shared (labelled by Lease); the others only need closing with the first.
+        if (first) for (const other of rest) if (other) first.adopt(other);
+        return first ?? null;
       },
     },
   ];

@@ -119,6 +119,7 @@ const DEFINITIONS: Record<LeaderElectionMetricName, Definition> = {
 export class LeaderElectionMetrics {
   private readonly metrics = new Map<LeaderElectionMetricName, unknown>();
   private readonly unsubscribe: () => void;
+  private readonly adopted: LeaderElectionMetrics[] = [];
 
   private constructor(
     promClient: PromClient,
@@ -174,9 +175,15 @@ export class LeaderElectionMetrics {
     return this.metrics.get(name);
   }
 
-  /** Stops recording. */
+  /** Stops recording, for the metrics adopted too. */
   close(): void {
     this.unsubscribe();
+    for (const other of this.adopted) other.close();
+  }
+
+  /** Closes `other` (another elector's recorder on the same metric objects) together with this one. */
+  adopt(other: LeaderElectionMetrics): void {
+    this.adopted.push(other);
   }
 
   /** Nest calls this on the provider at shutdown. */

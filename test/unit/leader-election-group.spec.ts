@@ -52,7 +52,9 @@ class FreezableDirectory implements MemberDirectory {
 
 /** Never answers; rejects once the caller gives up. */
 function hang(signal: AbortSignal): Promise<void> {
-  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('no answer')), { once: true }));
+  return new Promise((_, reject) =>
+    signal.addEventListener('abort', () => reject(new Error('no answer')), { once: true }),
+  );
 }
 
 const running: Array<{ clock: FakeClock; groups: LeaderElectionGroup[] }> = [];
@@ -72,7 +74,10 @@ function fleet(elections: readonly string[], seed = 1, overrides: Record<string,
   const state = { clock, groups: [] as LeaderElectionGroup[] };
   running.push(state);
 
-  const add = (identity: string, configure?: (locks: Map<string, RecordingLeaseLock>, members: FreezableDirectory) => void) => {
+  const add = (
+    identity: string,
+    configure?: (locks: Map<string, RecordingLeaseLock>, members: FreezableDirectory) => void,
+  ) => {
     const locks = new Map(elections.map((name) => [name, new RecordingLeaseLock(leases.get(name)!, clock)]));
     const members = new FreezableDirectory(directory);
     configure?.(locks, members);
@@ -91,7 +96,9 @@ function fleet(elections: readonly string[], seed = 1, overrides: Record<string,
       elector.subscribe((event) => {
         if (event.type === 'started-leading') terms.push({ election, identity, startedAt: clock.now() });
         if (event.type === 'stopped-leading') {
-          const term = terms.find((t) => t.election === election && t.identity === identity && t.endedAt === undefined)!;
+          const term = terms.find(
+            (t) => t.election === election && t.identity === identity && t.endedAt === undefined,
+          )!;
           term.endedAt = clock.now();
           term.reason = event.reason;
         }
@@ -215,9 +222,7 @@ describe('LeaderElectionGroup', () => {
     f.crash(victim.identity);
     const bound = TIMING.leaseDuration + TIMING.retryPeriod + 2 * 100;
     const recoveredAt = await f.run(bound + 500, () =>
-      orphaned.every((election) =>
-        f.replicas.some((r) => r !== victim && r.group.electors.get(election)!.isLeader),
-      ),
+      orphaned.every((election) => f.replicas.some((r) => r !== victim && r.group.electors.get(election)!.isLeader)),
     );
     expect(recoveredAt).not.toBeNull();
     expect(recoveredAt! - crashedAt).toBeLessThanOrEqual(bound);

@@ -1,0 +1,107 @@
+import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import type { GroupElectionState, LeaderElectionGroup, LeadershipTerm } from './elector/index.js';
+import { LEADER_WORK } from './leader-work.js';
+import type { LeaderElectionService } from './leader-election.service.js';
+
+/**
+ * A spreading registration (`spread` in `forRoot()`): many elections whose
+ * leadership is shared evenly by the live replicas. Started on bootstrap; on
+ * shutdown it withdraws this replica, drains each election's leader-only
+ * work and releases its Leases, so the others take over at once. Inject it
+ * as `LeaderElectionGroupService` (default registration) or with
+ * `@InjectLeaderElectionGroup(name)`.
+ */
+@Injectable()
+export class LeaderElectionGroupService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  /** Created by `LeaderElectionModule`; not meant to be constructed by hand. */
+  constructor(
+    /** Registration name (`default` unless named). */
+    readonly name: string,
+    /** The framework-free group underneath, for advanced use. */
+    readonly group: LeaderElectionGroup,
+    /** The service of each election, by name. */
+    readonly services: ReadonlyMap<string, LeaderElectionService>,
+    /** Shard index of each election with `spread: { shards }`; empty otherwise. */
+    private readonly shardOf: ReadonlyMap<string, number> = new Map(),
+  ) {}
+
+  /** The election names of this group. */
+  get elections(): string[] {
+    return [...this.services.keys()];
+  }
+
+  /** This replica's identity. */
+  get identity(): string {
+    return this.group.identity;
+  }
+
+  /** The elections this replica leads now. */
+  get leading(): string[] {
+    return this.group.leading;
+  }
+
+  /** The live replicas this one knows of, itself included. */
+  get members(): string[] {
+    return this.group.members;
+  }
+
+  /** Each election: the replica preferred for it, the holder seen, and whether it is this one. */
+  get assignments(): GroupElectionState[] {
+    return this.group.assignments;
+  }
+
+  /** The service of one election of the group; throws naming the known ones otherwise. */
+  service(election: string): LeaderElectionService {
+    const service = this.services.get(election);
+    if (!service) {
+      throw new Error(
+        `LeaderElectionGroupService ${this.name}: no election ${JSON.stringify(election)}; ` +
+          `its elections are ${this.elections.map((name) => JSON.stringify(name)).join(', ')}.`,
+      );
+    }
+    return service;
+  }
+
+  /** With `spread: { shards }`: the shard indexes this replica leads now, ascending. */
+  get shards(): number[] {
+    return this.leading
+      .map((election) => this.shardOf.get(election))
+      .filter((shard): shard is number => shard !== undefined)
+      .sort((a, b) => a - b);
+  }
+
+  /**
+   * With `spread: { shards }`: runs `work` once for each shard this replica
+   * leads, in parallel, each inside its own term (so `currentTerm()` of the
+   * shard's service, its `signal` and fencing token, apply) and tracked by
+   * that shard's shutdown and handover drain. Resolves with the results of
+   * the shards it ran.
+   */
+  async forEachLedShard<T>(work: (shard: number, term: LeadershipTerm) => Promise<T> | T): Promise<T[]> {
+    const runs: Promise<T>[] = [];
+    for (const shard of this.shards) {
+      const service = this.service(this.electionOfShard(shard));
+      const term = service.term;
+      if (!term) continue;
+      const run = service[LEADER_WORK].run(() => work(shard, term), true, `shard ${shard}`, 'skip');
+      runs.push(Promise.resolve(run) as Promise<T>);
+    }
+    return Promise.all(runs);
+  }
+
+  /** Announces this replica and starts every election (after a short settle, so peers see each other). */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.group.start();
+  }
+
+  /** Withdraws, drains each led election's work, releases its Lease, then ends the event streams. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.group.stop({ drain: (election) => this.service(election).drainLeaderWork() });
+    for (const service of this.services.values()) service.close();
+  }
+
+  private electionOfShard(shard: number): string {
+    for (const [election, index] of this.shardOf) if (index === shard) return election;
+    throw new Error(`LeaderElectionGroupService ${this.name}: no shard ${shard}.`);
+  }
+}
