@@ -120,7 +120,8 @@ const RBAC = [
       {
         apiGroups: ['coordination.k8s.io'],
         resources: ['leases'],
-        verbs: ['get', 'list', 'watch', 'create', 'update'],
+        // delete: a spreading group's member Lease, removed when its replica leaves.
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
       },
       // The leadership Events client-go records (the nowatch electors may not: a denied Event is best-effort).
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
