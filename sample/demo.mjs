@@ -1,6 +1,7 @@
 // `npm run demo`: a local control plane, several replicas of the sample app
-// electing a leader, a live view, then a measured graceful handover (SIGTERM)
-// and crash failover (SIGKILL). Everything is stopped on exit, even on Ctrl-C.
+// electing a leader and sharing 6 leader-only jobs evenly (a spreading group),
+// a live view, then a measured graceful handover (SIGTERM) and crash failover
+// (SIGKILL), with the jobs moving between replicas. Everything is stopped on exit, even on Ctrl-C.
 // In a terminal the view is a table redrawn in place; when the output is piped
 // or logged, it is one timestamped line per event instead.
 import { spawn } from 'node:child_process';
@@ -33,6 +34,8 @@ const timings = {
   retryPeriod: Number(flags['retry-period']),
 };
 const observeMs = Number(flags['observe-seconds']) * 1000;
+/** Leader-only jobs spread over the replicas (the sample's SPREAD_JOBS). */
+const SPREAD_JOBS = 6;
 const tty = process.stdout.isTTY;
 const color = (code) => (text) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);
 const [bold, green, dim, yellow] = [color(1), color(32), color(2), color(33)];
@@ -100,6 +103,8 @@ async function launch(name, user) {
       RECONCILE_INTERVAL_MS: '500',
       RECONCILE_WORK_MS: '100',
       REPORT_CRON: '*/5 * * * * *',
+      SPREAD_JOBS: String(SPREAD_JOBS),
+      SPREAD_INTERVAL_MS: '500',
       LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -140,7 +145,8 @@ function render(title) {
           : 'follower';
     const token = status?.term ? String(status.term.fencingToken) : '-';
     const runs = status ? `${status.runs.reconcile} reconcile / ${status.runs.report} report` : '-';
-    return `  ${replica.name.padEnd(12)} ${state.padEnd(tty ? 19 : 10)} token ${token.padEnd(4)} sees leader ${String(status?.leader ?? '-').padEnd(12)} ran ${runs}`;
+    const jobs = status?.spread ? status.spread.leading.join(', ') || '-' : '-';
+    return `  ${replica.name.padEnd(12)} ${state.padEnd(tty ? 19 : 10)} token ${token.padEnd(4)} sees leader ${String(status?.leader ?? '-').padEnd(12)} ran ${runs.padEnd(26)} jobs ${jobs}`;
   });
   const view = [
     bold(`nestjs-lease-election demo — ${title}`),
@@ -173,9 +179,11 @@ function logTermEvents() {
     replica.logged.events = events.length;
   }
   fresh.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-  for (const { event: kind, identity, at, token, reason } of fresh) {
+  for (const { event: kind, identity, at, token, reason, election } of fresh) {
     if (kind === 'term-start') console.log(`${stamp(at)} ${green(`${identity} leads`)} (fencing token ${token})`);
     if (kind === 'term-end') console.log(`${stamp(at)} ${identity} stops leading (${reason}, token ${token})`);
+    if (kind === 'job-term-start') console.log(`${stamp(at)}   ${identity} runs job ${election} (token ${token})`);
+    if (kind === 'job-term-end') console.log(`${stamp(at)}   ${identity} stops job ${election} (${reason})`);
   }
 }
 
@@ -222,16 +230,17 @@ async function waitForNewTerm(after, excluding, timeoutMs) {
   throw new Error(`no new leader within ${timeoutMs}ms`);
 }
 
-function overlapCheck() {
-  // Leader-only work of different replicas must never overlap in time.
+/** Work spans of one kind (`work` for the main election, `job-work` for the spread jobs, keyed by job). */
+function overlapCheck(kind = 'work') {
+  // Leader-only work of one election on different replicas must never overlap in time.
   const spans = [];
   for (const replica of children.values()) {
-    let open = null;
+    const open = new Map();
     for (const event of readEvents(replica.name)) {
-      if (event.event === 'work-begin') open = event.at;
-      if (event.event === 'work-end' && open !== null) {
-        spans.push({ name: replica.name, start: open, end: event.at });
-        open = null;
+      if (event.event === `${kind}-begin`) open.set(event.election, event.at);
+      if (event.event === `${kind}-end` && open.has(event.election)) {
+        spans.push({ name: replica.name, election: event.election, start: open.get(event.election), end: event.at });
+        open.delete(event.election);
       }
     }
   }
@@ -239,10 +248,40 @@ function overlapCheck() {
   for (let i = 0; i < spans.length; i++) {
     for (let j = i + 1; j < spans.length; j++) {
       const [a, b] = [spans[i], spans[j]];
-      if (a.name !== b.name && a.start < b.end && b.start < a.end) overlaps++;
+      if (a.name !== b.name && a.election === b.election && a.start < b.end && b.start < a.end) overlaps++;
     }
   }
   return { spans: spans.length, overlaps };
+}
+
+/** How many spread jobs each live replica runs, sorted, for example "2/2/2"; null until every one reports. */
+function spreadLoads() {
+  const live = [...children.values()].filter((replica) => !replica.gone);
+  if (live.some((replica) => !replica.status?.spread)) return null;
+  const led = live.flatMap((replica) => replica.status.spread.leading);
+  if (led.length !== SPREAD_JOBS || new Set(led).size !== SPREAD_JOBS) return null;
+  return live
+    .map((replica) => replica.status.spread.leading.length)
+    .sort((a, b) => a - b)
+    .join('/');
+}
+
+/** Waits until the spread jobs are shared evenly by the live replicas; returns the ms it took, or null. */
+async function waitForEvenSpread(title, from, timeoutMs) {
+  const live = [...children.values()].filter((replica) => !replica.gone).length;
+  const even = Array.from(
+    { length: live },
+    (_, i) => Math.floor(SPREAD_JOBS / live) + (i >= live - (SPREAD_JOBS % live) ? 1 : 0),
+  );
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    await poll();
+    render(title);
+    if (spreadLoads() === even.join('/'))
+      return { ms: Number(process.hrtime.bigint() - from) / 1e6, loads: even.join('/') };
+    await sleep(50);
+  }
+  return { ms: null, loads: spreadLoads() };
 }
 
 try {
@@ -253,13 +292,16 @@ try {
       `lease ${timings.leaseDuration}ms · renew deadline ${timings.renewDeadline}ms · retry ${timings.retryPeriod}ms`,
     );
   plane = await startControlPlane({ log: (message) => say(dim(message)) });
+  const launchedAt = process.hrtime.bigint();
   for (let index = 0; index < replicas; index++) await launch(`replica-${index}`, `candidate-${index % 8}`);
   await watch('electing', 1000);
   const deadline = Date.now() + 20_000;
   while (!leaderName() && Date.now() < deadline) await watch('electing', 500);
   if (!leaderName()) throw new Error('no replica became leader within 20s');
-  await watch('steady state: only the leader runs the leader-only jobs', observeMs);
+  const coldStart = await waitForEvenSpread('spreading 6 jobs over the replicas', launchedAt, 20_000);
+  await watch('steady state: only the leader runs its jobs; the 6 spread jobs are shared', observeMs);
   logRuns();
+  event(`spread jobs per replica: ${spreadLoads() ?? 'not settled'}`);
 
   // Graceful handover: SIGTERM → drain → release → next replica.
   const first = leaderName();
@@ -270,7 +312,12 @@ try {
   const handoverMs = Number(handover.at - termAt) / 1e6;
   Object.assign(children.get(first), { gone: 'stopped (SIGTERM)', status: null });
   await children.get(first).exited;
+  const afterLeave = await waitForEvenSpread("the leaver's jobs move at once", termAt, timings.leaseDuration * 3);
+  event(`spread jobs after ${first} left: ${afterLeave.loads} in ${afterLeave.ms?.toFixed(0) ?? '-'} ms`);
+  const rejoinAt = process.hrtime.bigint();
   await launch(`replica-${replicas}`, `candidate-${replicas % 8}`);
+  const afterJoin = await waitForEvenSpread('a new replica receives its share', rejoinAt, timings.leaseDuration * 5);
+  event(`spread jobs after replica-${replicas} joined: ${afterJoin.loads} in ${afterJoin.ms?.toFixed(0) ?? '-'} ms`);
   await watch(`graceful handover: ${first} → ${handover.replica} in ${handoverMs.toFixed(0)}ms`, observeMs);
   logRuns();
 
@@ -282,10 +329,17 @@ try {
   Object.assign(children.get(second), { gone: 'killed (SIGKILL)', status: null });
   const failover = await waitForNewTerm(killAt, second, timings.leaseDuration * 4);
   const failoverMs = Number(failover.at - killAt) / 1e6;
+  const afterKill = await waitForEvenSpread(
+    "the killed replica's jobs move after expiry",
+    killAt,
+    timings.leaseDuration * 5,
+  );
+  event(`spread jobs after ${second} was killed: ${afterKill.loads} in ${afterKill.ms?.toFixed(0) ?? '-'} ms`);
   await watch(`crash failover: ${second} → ${failover.replica} in ${failoverMs.toFixed(0)}ms`, observeMs);
   logRuns();
 
   const { spans, overlaps } = overlapCheck();
+  const jobWork = overlapCheck('job-work');
   const summary = [
     '',
     bold('Measured'),
@@ -298,10 +352,15 @@ try {
       ),
     `  fencing tokens: ${handover.token} → ${failover.token} (strictly increasing)`,
     `  leader-only work executions: ${spans}, overlapping across replicas: ${overlaps === 0 ? green('0') : overlaps}`,
+    `  spread jobs (${SPREAD_JOBS} on ${replicas} replicas): ${coldStart.loads} at start (${coldStart.ms?.toFixed(0) ?? '-'} ms after launch); ` +
+      `${afterLeave.loads} ${afterLeave.ms?.toFixed(0) ?? '-'} ms after the SIGTERM; ${afterJoin.loads} ${afterJoin.ms?.toFixed(0) ?? '-'} ms after a new replica joined; ` +
+      `${afterKill.loads} ${afterKill.ms?.toFixed(0) ?? '-'} ms after the SIGKILL`,
+    `  spread job executions: ${jobWork.spans}, overlapping on one job across replicas: ${jobWork.overlaps === 0 ? green('0') : jobWork.overlaps}`,
     '',
   ].join('\n');
   console.log(summary);
-  await cleanup(overlaps === 0 ? 0 : 1);
+  const spreadOk = [coldStart, afterLeave, afterJoin, afterKill].every((phase) => phase.ms !== null);
+  await cleanup(overlaps === 0 && jobWork.overlaps === 0 && spreadOk ? 0 : 1);
 } catch (error) {
   console.error(`demo failed: ${error.stack ?? error}`);
   for (const replica of children.values()) {

@@ -1,5 +1,5 @@
-import { Controller, Get } from '@nestjs/common';
-import { LeaderElectionService } from 'nestjs-lease-election';
+import { Controller, Get, Optional } from '@nestjs/common';
+import { InjectLeaderElectionGroup, LeaderElectionGroupService, LeaderElectionService } from 'nestjs-lease-election';
 import { ReportJob } from './report.job.js';
 
 /** `GET /leader`: what this replica knows about the election. */
@@ -8,6 +8,7 @@ export class LeaderController {
   constructor(
     private readonly election: LeaderElectionService,
     private readonly jobs: ReportJob,
+    @Optional() @InjectLeaderElectionGroup('jobs') private readonly group?: LeaderElectionGroupService,
   ) {}
 
   @Get()
@@ -19,6 +20,8 @@ export class LeaderController {
       isLeader: this.election.isLeader,
       term: term && { fencingToken: term.fencingToken, acquiredAt: term.acquiredAt.toISOString() },
       runs: this.jobs.runs,
+      // The spread jobs this replica runs now, and the replicas sharing them.
+      spread: this.group && { leading: this.group.leading, members: this.group.members },
     };
   }
 }

@@ -3,7 +3,18 @@ import { Injectable } from '@nestjs/common';
 
 /** One line of the replica's event log (read by the demo and the chaos checker). */
 export interface TelemetryRecord {
-  event: 'term-start' | 'term-end' | 'work-begin' | 'work-end' | 'naive-begin' | 'naive-end' | 'leader-changed';
+  event:
+    | 'term-start'
+    | 'term-end'
+    | 'work-begin'
+    | 'work-end'
+    | 'naive-begin'
+    | 'naive-end'
+    | 'leader-changed'
+    | 'job-term-start'
+    | 'job-term-end'
+    | 'job-work-begin'
+    | 'job-work-end';
   identity: string;
   /** CLOCK_MONOTONIC nanoseconds, comparable across processes on one machine. */
   at: string;

@@ -2,7 +2,14 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
-import { KubernetesLeaseLock, LeaderElector, LeaderPodLabel, type ElectorErrorEvent } from '../../lib/elector/index.js';
+import {
+  KubernetesLeaseLock,
+  KubernetesMemberDirectory,
+  LeaderElectionGroup,
+  LeaderElector,
+  LeaderPodLabel,
+  type ElectorErrorEvent,
+} from '../../lib/elector/index.js';
 import { kubeConfigFor, rawRequest, sharedControlPlane, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const deployDir = fileURLToPath(new URL('../../sample/deploy/', import.meta.url));
@@ -46,7 +53,7 @@ describe('sample/deploy manifests', () => {
     expect(roles.json.items).toEqual([]);
   });
 
-  it('grant exactly what the elector needs: it leads sample-leader as the service account, and nothing else', async () => {
+  it('grant what the elector and the spread jobs need, as the service account, and nothing outside the namespace', async () => {
     const namespace = uniqueLeaseName('rbac');
     namespaces.push(namespace);
     await createNamespace(namespace);
@@ -129,14 +136,36 @@ describe('sample/deploy manifests', () => {
     );
     expect(released.json.spec.holderIdentity ?? '').toBe('');
 
-    // Another Lease in the same namespace: get/update are limited to sample-leader.
+    // The spread jobs: a group of two elections with member Leases (list, watch, delete) works as the account.
+    const group = new LeaderElectionGroup({
+      identity: 'pod-1',
+      elections: ['billing', 'reports'],
+      lockFor: (job) =>
+        new KubernetesLeaseLock({ kubeConfig: asServiceAccount, name: `sample-leader-jobs-${job}`, namespace }),
+      members: new KubernetesMemberDirectory({ kubeConfig: asServiceAccount, group: 'sample-leader-jobs', namespace }),
+      ...timings,
+    });
+    await group.start();
+    expect(group.spreading).toBe(true);
+    await waitFor(() => group.leading.length === 2, 5000, 'both spread elections led');
+    await group.stop();
+    const members = await rawRequest(
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases?labelSelector=${encodeURIComponent('nestjs-lease-election/group=sample-leader-jobs')}`,
+    );
+    expect(members.json.items).toEqual([]);
+
+    // A Lease in another namespace: the Role grants nothing there.
+    const elsewhere = uniqueLeaseName('elsewhere');
+    namespaces.push(elsewhere);
+    await createNamespace(elsewhere);
     const now = new Date().toISOString().replace('Z', '000Z');
-    await rawRequest('POST', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, {
+    await rawRequest('POST', `/apis/coordination.k8s.io/v1/namespaces/${elsewhere}/leases`, {
       metadata: { name: 'someone-else' },
       spec: { holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
     });
     const denied = new LeaderElector({
-      lock: new KubernetesLeaseLock({ kubeConfig: asServiceAccount, name: 'someone-else', namespace }),
+      lock: new KubernetesLeaseLock({ kubeConfig: asServiceAccount, name: 'someone-else', namespace: elsewhere }),
       identity: 'pod-1',
       ...timings,
     });
