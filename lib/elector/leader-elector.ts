@@ -69,6 +69,7 @@ export class LeaderElector {
   /** The last holder named by a record we saw; a spreading group ranks without it once it lets go. */
   private previousHolder: string | null = null;
   private termStartedAt = 0;
+  private lastTermEnd: TermEndReason | null = null;
   /** A handover drained its work: release the Lease before campaigning again. */
   private releaseAfterHandover = false;
   private lastRenewSentAt = Number.NEGATIVE_INFINITY;
@@ -328,7 +329,7 @@ export class LeaderElector {
     const { clock, candidacy } = this.options;
     // A ranked candidate stands back before its first attempt too (at start, and after handing the Lease over),
     // so the preferred one's write lands first.
-    const rank = candidacy?.rank(this.previousHolder) ?? null;
+    const rank = this.rank();
     if (rank !== null && rank > 0) {
       this.nextAttemptAt = clock.now() + rank * candidacy!.rankStep;
       await this.sleepUntilNextAttempt();
@@ -429,7 +430,7 @@ export class LeaderElector {
     if (this.options.coordinated) return this.coordinatedAttemptDelay(holder);
     const heldByOther = this.observed !== null && holder !== '' && holder !== this.identity;
     // Ranked candidates stand back by rank, so the preferred one's write lands first; others spread at random.
-    const rank = this.options.candidacy?.rank(this.previousHolder) ?? null;
+    const rank = this.rank();
     const spread = rank === null ? random() * HANDOVER_SPREAD_MS : rank * this.options.candidacy!.rankStep;
     const untilExpiry = Math.max(0, this.observedExpiry() - clock.now()) + spread;
     // A 409 only means another candidate won, and the watch is about to deliver its record.
@@ -451,6 +452,18 @@ export class LeaderElector {
     }
     const failing = this.failures.consecutive > 0;
     return this.follower.watching && !failing ? leaseDuration : this.acquireDelay();
+  }
+
+  /**
+   * Our place in the spreading group's order, or null without one. We stand
+   * back as the previous holder only after handing the Lease over; after any
+   * other end of a term we keep our place, so a blip does not move the Lease.
+   */
+  private rank(): number | null {
+    const { candidacy, identity } = this.options;
+    if (!candidacy) return null;
+    const handedOver = this.lastTermEnd === 'handed-over';
+    return candidacy.rank(this.previousHolder === identity && !handedOver ? null : this.previousHolder);
   }
 
   /** Coordinated: the candidate the coordinator prefers over us, named in the observed record; else null. */
@@ -828,6 +841,7 @@ export class LeaderElector {
     const live = this.live;
     if (!live) return;
     this.live = null;
+    this.lastTermEnd = reason;
     if (this.stateValue === 'leader') this.stateValue = 'candidate';
     this.clearDeadlineTimer();
     live.controller.abort(new LeadershipEndedError(reason, this.options.lock.describe()));
