@@ -188,7 +188,13 @@ export function mapSkewedClocks(events, timeline) {
  *   timings: { leaseDuration: number, renewDeadline: number, retryPeriod: number },
  *   slackMs: number,
  *   endAt: bigint,
+ *   spreadJobs?: number,
  * }} run
+ *
+ * Besides the default election (term-*, work-*), each election of the spread jobs (job-* events with an `election`
+ * field) is checked on its own by the same rules; violations `job-term-overlap`, `job-work-overlap`,
+ * `job-work-outside-term`, `job-work-lost`, `job-fencing`, `job-stale-work-after-wake`, `job-woken-leader-kept-term`,
+ * and `spread-missing` when `spreadJobs` jobs were configured and fewer elections were seen.
  */
 export function checkRun(run) {
   const { events, timeline, timings, slackMs } = run;
@@ -341,59 +347,178 @@ export function checkRun(run) {
     }
     for (const begun of openNaive) naive.push({ ...begun, end: death, aborted: null });
   }
-  for (const span of [...terms, ...work]) {
+
+  // ------------------------------------------- spreading group: job-* events
+  // The sample's spread jobs (SPREAD_JOBS): one election per job, each analysed like the default election above,
+  // on its own. Events: job-term-start/-end and job-work-begin/-end, each with an `election` field.
+  const jobTerms = [];
+  const jobWork = [];
+  let jobWorkAborted = 0;
+  let jobWorkLost = 0;
+  for (const [identity, log] of events) {
+    const state = lives.get(identity);
+    const death = deathOf(identity);
+    const openTerms = new Map();
+    const openWork = new Map();
+    for (const event of log) {
+      if (typeof event.event !== 'string' || !event.event.startsWith('job-')) continue;
+      const election = event.election;
+      if (typeof election !== 'string' || election === '') {
+        violation('log', `${identity}: ${event.event} without an election`, { identity, at: ms(event.at) });
+        continue;
+      }
+      if (event.event === 'job-term-start') {
+        if (openTerms.has(election)) {
+          violation('log', `${identity}: job-term-start of "${election}" while its term is open`, {
+            identity,
+            election,
+            at: ms(event.at),
+          });
+        }
+        openTerms.set(election, {
+          identity,
+          election,
+          start: event.at,
+          token: event.token,
+          loggedEnd: null,
+          reason: null,
+        });
+      } else if (event.event === 'job-term-end') {
+        const open = openTerms.get(election);
+        if (!open) {
+          violation('log', `${identity}: job-term-end of "${election}" without job-term-start`, { identity, election });
+          continue;
+        }
+        if (event.token !== open.token) {
+          violation(
+            'job-fencing',
+            `${identity}: job "${election}" term-end token ${event.token} differs from term-start ${open.token}`,
+            { identity, election },
+          );
+        }
+        open.loggedEnd = event.at;
+        open.reason = event.reason ?? null;
+        jobTerms.push(open);
+        openTerms.delete(election);
+      } else if (event.event === 'job-work-begin') {
+        if (!openWork.has(election)) openWork.set(election, []);
+        openWork.get(election).push({ identity, election, start: event.at, token: event.token });
+      } else if (event.event === 'job-work-end') {
+        const begun = openWork.get(election)?.shift();
+        if (!begun) {
+          violation('log', `${identity}: job-work-end of "${election}" without job-work-begin`, { identity, election });
+          continue;
+        }
+        begun.loggedEnd = event.at;
+        begun.aborted = event.aborted === true;
+        if (begun.aborted) jobWorkAborted++;
+        jobWork.push(begun);
+      }
+    }
+    for (const open of openTerms.values())
+      jobTerms.push({ ...open, loggedEnd: death, reason: 'killed or still running' });
+    for (const [election, list] of openWork) {
+      for (const begun of list) {
+        jobWork.push({ ...begun, loggedEnd: death, aborted: null });
+        if (!(state?.killedAt != null)) {
+          jobWorkLost++;
+          violation('job-work-lost', `${identity}: job "${election}" work begun and never ended, without a SIGKILL`, {
+            identity,
+            election,
+            at: ms(begun.start),
+          });
+        }
+      }
+    }
+  }
+
+  for (const span of [...terms, ...work, ...jobTerms, ...jobWork]) {
     const { end, clampedBy } = clampInfo(span.identity, span.start, span.loggedEnd);
     span.end = end;
     span.clampedBy = clampedBy;
   }
 
   // Leader-only work: only inside the replica's own (clamped) term, with its token; woken work ends aborted.
-  const termsOf = new Map();
-  for (const term of terms) termsOf.set(term.identity, [...(termsOf.get(term.identity) ?? []), term]);
-  for (const execution of work) {
-    const term = (termsOf.get(execution.identity) ?? []).find(
-      (candidate) => candidate.start <= execution.start && execution.start <= candidate.end,
-    );
-    if (!term) {
-      violation('work-outside-term', `${execution.identity} began leader-only work while not leader`, {
-        identity: execution.identity,
-        at: ms(execution.start),
-      });
-    } else if (term.token !== execution.token) {
-      violation('fencing', `${execution.identity}: work token ${execution.token} in a term with token ${term.token}`);
-    }
-    if (execution.clampedBy && execution.aborted !== true) {
-      violation(
-        'stale-work-after-wake',
-        `${execution.identity}: leader-only work running when it was frozen ended after SIGCONT with aborted=${execution.aborted} (its term had ended while frozen)`,
-        {
+  // `scope` names the election: the default one (kinds as they are), or a spread job (kinds prefixed `job-`).
+  const DEFAULT_SCOPE = { prefix: '', label: '', work: 'leader-only work', notLeader: 'while not leader', details: {} };
+  const jobScope = (election) => ({
+    prefix: 'job-',
+    label: ` job "${election}"`,
+    work: `job "${election}" work`,
+    notLeader: `while not leading "${election}"`,
+    details: { election },
+  });
+  const checkWorkInTerms = (scopeTerms, scopeWork, scope) => {
+    const termsOf = new Map();
+    for (const term of scopeTerms) termsOf.set(term.identity, [...(termsOf.get(term.identity) ?? []), term]);
+    for (const execution of scopeWork) {
+      const term = (termsOf.get(execution.identity) ?? []).find(
+        (candidate) => candidate.start <= execution.start && execution.start <= candidate.end,
+      );
+      if (!term) {
+        violation(`${scope.prefix}work-outside-term`, `${execution.identity} began ${scope.work} ${scope.notLeader}`, {
           identity: execution.identity,
-          workBeganMsBeforeFreeze: ms(execution.clampedBy.from - execution.start),
-          endedMsAfterWake: ms(execution.loggedEnd - execution.clampedBy.to),
+          ...scope.details,
+          at: ms(execution.start),
+        });
+      } else if (term.token !== execution.token) {
+        violation(
+          `${scope.prefix}fencing`,
+          `${execution.identity}:${scope.label} work token ${execution.token} in a term with token ${term.token}`,
+          scope.details,
+        );
+      }
+      if (execution.clampedBy && execution.aborted !== true) {
+        violation(
+          `${scope.prefix}stale-work-after-wake`,
+          `${execution.identity}: ${scope.work} running when it was frozen ended after SIGCONT with aborted=${execution.aborted} (its term had ended while frozen)`,
+          {
+            identity: execution.identity,
+            ...scope.details,
+            workBeganMsBeforeFreeze: ms(execution.clampedBy.from - execution.start),
+            endedMsAfterWake: ms(execution.loggedEnd - execution.clampedBy.to),
+          },
+        );
+      }
+    }
+  };
+
+  // Overlap of terms, and of work, between different replicas (of one election: each is checked on its own).
+  const termOverlapsOf = (scopeTerms, scope) => {
+    const found = overlaps(scopeTerms);
+    for (const { a, b, overlapNs } of found.pairs) {
+      violation(
+        `${scope.prefix}term-overlap`,
+        `${scope.label ? `${scope.label.trim()}: ` : ''}terms of ${a.identity} and ${b.identity} overlap by ${ms(overlapNs).toFixed(3)}ms`,
+        {
+          ...scope.details,
+          first: { identity: a.identity, token: a.token, reason: a.reason, startMs: ms(a.start), endMs: ms(a.end) },
+          second: { identity: b.identity, token: b.token, startMs: ms(b.start), endMs: ms(b.end) },
         },
       );
     }
-  }
+    return found;
+  };
+  const workOverlapsOf = (scopeWork, scope) => {
+    const found = overlaps(scopeWork);
+    for (const { a, b, overlapNs } of found.pairs) {
+      violation(
+        `${scope.prefix}work-overlap`,
+        `${scope.work} of ${a.identity} and ${b.identity} overlaps by ${ms(overlapNs).toFixed(3)}ms`,
+        {
+          ...scope.details,
+          first: { identity: a.identity, token: a.token, startMs: ms(a.start), endMs: ms(a.end) },
+          second: { identity: b.identity, token: b.token, startMs: ms(b.start), endMs: ms(b.end) },
+        },
+      );
+    }
+    return found;
+  };
 
+  checkWorkInTerms(terms, work, DEFAULT_SCOPE);
   // ------------------------------------------------------------------ overlap
-  const termOverlap = overlaps(terms);
-  for (const { a, b, overlapNs } of termOverlap.pairs) {
-    violation('term-overlap', `terms of ${a.identity} and ${b.identity} overlap by ${ms(overlapNs).toFixed(3)}ms`, {
-      first: { identity: a.identity, token: a.token, reason: a.reason, startMs: ms(a.start), endMs: ms(a.end) },
-      second: { identity: b.identity, token: b.token, startMs: ms(b.start), endMs: ms(b.end) },
-    });
-  }
-  const workOverlap = overlaps(work);
-  for (const { a, b, overlapNs } of workOverlap.pairs) {
-    violation(
-      'work-overlap',
-      `leader-only work of ${a.identity} and ${b.identity} overlaps by ${ms(overlapNs).toFixed(3)}ms`,
-      {
-        first: { identity: a.identity, token: a.token, startMs: ms(a.start), endMs: ms(a.end) },
-        second: { identity: b.identity, token: b.token, startMs: ms(b.start), endMs: ms(b.end) },
-      },
-    );
-  }
+  const termOverlap = termOverlapsOf(terms, DEFAULT_SCOPE);
+  const workOverlap = workOverlapsOf(work, DEFAULT_SCOPE);
 
   // --------------------------------------------------------------- naive work
   // Not a violation: a measurement of what ignoring the term's signal costs. Each naive execution (begin..end,
@@ -431,17 +556,29 @@ export function checkRun(run) {
   };
 
   // ------------------------------------------------------------------ fencing
-  const ordered = [...terms].sort(byStart);
-  for (let index = 1; index < ordered.length; index++) {
-    const [previous, current] = [ordered[index - 1], ordered[index]];
-    if (!(BigInt(current.token) > BigInt(previous.token))) {
-      violation(
-        'fencing',
-        `fencing token did not increase: ${previous.identity} had ${previous.token}, then ${current.identity} started with ${current.token}`,
-        { previous: previous.identity, current: current.identity, atMs: ms(current.start) },
-      );
+  /** A token as a BigInt, or null when it is not a decimal token (reported, rather than crashing the checker). */
+  const tokenValue = (token) => {
+    if (typeof token === 'bigint') return token;
+    if ((typeof token === 'string' && /^\d+$/.test(token)) || Number.isSafeInteger(token)) return BigInt(token);
+    return null;
+  };
+  /** Tokens strictly increase across the terms of one election, ordered by start. Returns the terms so ordered. */
+  const checkFencing = (scopeTerms, scope) => {
+    const sorted = [...scopeTerms].sort(byStart);
+    for (let index = 1; index < sorted.length; index++) {
+      const [previous, current] = [sorted[index - 1], sorted[index]];
+      const [before, after] = [tokenValue(previous.token), tokenValue(current.token)];
+      if (before === null || after === null || !(after > before)) {
+        violation(
+          `${scope.prefix}fencing`,
+          `${scope.label ? `${scope.label.trim()}: ` : ''}fencing token did not increase: ${previous.identity} had ${previous.token}, then ${current.identity} started with ${current.token}`,
+          { ...scope.details, previous: previous.identity, current: current.identity, atMs: ms(current.start) },
+        );
+      }
     }
-  }
+    return sorted;
+  };
+  const ordered = checkFencing(terms, DEFAULT_SCOPE);
 
   // ----------------------------------------------------------------- recovery
   /** Earliest moment at or after `from` when a term of a replica not excluded is live. */
@@ -527,16 +664,99 @@ export function checkRun(run) {
   }
 
   // A leader that slept through its renew deadline must notice at once on waking.
-  for (const term of terms) {
-    if (!term.clampedBy) continue;
-    const lateMs = ms(term.loggedEnd - term.clampedBy.to);
-    if (lateMs > timings.renewDeadline + slackMs) {
-      violation(
-        'woken-leader-kept-term',
-        `${term.identity} logged the end of a term that had expired while it was frozen only ${lateMs.toFixed(0)}ms after waking`,
-        { identity: term.identity },
-      );
+  const checkWokenTerms = (scopeTerms, scope) => {
+    for (const term of scopeTerms) {
+      if (!term.clampedBy) continue;
+      const lateMs = ms(term.loggedEnd - term.clampedBy.to);
+      if (lateMs > timings.renewDeadline + slackMs) {
+        violation(
+          `${scope.prefix}woken-leader-kept-term`,
+          `${term.identity} logged the end of a${scope.label} term that had expired while it was frozen only ${lateMs.toFixed(0)}ms after waking`,
+          { identity: term.identity, ...scope.details },
+        );
+      }
     }
+  };
+  checkWokenTerms(terms, DEFAULT_SCOPE);
+
+  // ---------------------------------------------------- spreading group: checks
+  // Each job's election on its own, by the rules of the default one: terms and work of different replicas must not
+  // overlap (skewed clocks mapped back as above, no extra tolerance), work only inside its own term with its token,
+  // tokens rising, woken terms ended and woken work aborted. Jobs of different elections may run side by side.
+  let spread = null;
+  if (jobTerms.length > 0 || jobWork.length > 0) {
+    const elections = [...new Set([...jobTerms, ...jobWork].map((span) => span.election))].sort();
+    const byElection = {};
+    const termsPerIdentity = {};
+    const endReasons = {};
+    let maxTermOverlap = 0n;
+    let maxWorkOverlap = 0n;
+    let maxGap = 0n;
+    let maxHandoverGap = null;
+    for (const election of elections) {
+      const scope = jobScope(election);
+      const electionTerms = jobTerms.filter((term) => term.election === election);
+      const electionWork = jobWork.filter((execution) => execution.election === election);
+      checkWorkInTerms(electionTerms, electionWork, scope);
+      const termOverlapNs = termOverlapsOf(electionTerms, scope).maxNs;
+      const workOverlapNs = workOverlapsOf(electionWork, scope).maxNs;
+      if (termOverlapNs > maxTermOverlap) maxTermOverlap = termOverlapNs;
+      if (workOverlapNs > maxWorkOverlap) maxWorkOverlap = workOverlapNs;
+      const sorted = checkFencing(electionTerms, scope);
+      checkWokenTerms(electionTerms, scope);
+      // Measured, not asserted: the longest time the job had no holder between two terms, and after a handover.
+      let covered = null;
+      let electionGap = 0n;
+      for (const term of sorted) {
+        if (covered !== null && term.start > covered.end) {
+          const gap = term.start - covered.end;
+          if (gap > electionGap) electionGap = gap;
+          if (covered.reason === 'handed-over' && (maxHandoverGap === null || gap > maxHandoverGap))
+            maxHandoverGap = gap;
+        }
+        if (covered === null || term.end > covered.end) covered = term;
+      }
+      if (electionGap > maxGap) maxGap = electionGap;
+      for (const term of electionTerms) {
+        termsPerIdentity[term.identity] = (termsPerIdentity[term.identity] ?? 0) + 1;
+        endReasons[term.reason ?? '(none)'] = (endReasons[term.reason ?? '(none)'] ?? 0) + 1;
+      }
+      byElection[election] = {
+        terms: electionTerms.length,
+        handovers: electionTerms.filter((term) => term.reason === 'handed-over').length,
+        workUnits: electionWork.length,
+        holders: new Set(electionTerms.map((term) => term.identity)).size,
+        fencingTokens: sorted.length ? { first: sorted[0].token, last: sorted[sorted.length - 1].token } : null,
+        maxTermOverlapMs: ms(termOverlapNs),
+        maxWorkOverlapMs: ms(workOverlapNs),
+        maxGapMs: ms(electionGap),
+      };
+    }
+    spread = {
+      elections: elections.length,
+      terms: jobTerms.length,
+      handovers: jobTerms.filter((term) => term.reason === 'handed-over').length,
+      termsClampedAtFreeze: jobTerms.filter((term) => term.clampedBy).length,
+      maxTermOverlapMs: ms(maxTermOverlap),
+      maxWorkOverlapMs: ms(maxWorkOverlap),
+      workUnits: jobWork.length,
+      workAborted: jobWorkAborted,
+      workLost: jobWorkLost,
+      termsPerIdentity,
+      endReasons,
+      maxGapMs: ms(maxGap),
+      maxHandoverGapMs: maxHandoverGap === null ? null : ms(maxHandoverGap),
+      byElection,
+    };
+  }
+
+  // A run that asked for n spread jobs (run.json's spreadJobs) must have seen a term of each: else the sample was
+  // built without them, or a job was never led, and nothing of the group was checked.
+  if (run.spreadJobs > 0 && (spread?.elections ?? 0) < run.spreadJobs) {
+    violation(
+      'spread-missing',
+      `${run.spreadJobs} spread jobs were configured, but job events came from ${spread?.elections ?? 0} elections (${Object.keys(spread?.byElection ?? {}).join(', ') || 'none'})`,
+    );
   }
 
   const health = run.probes ? checkProbes({ probes: run.probes, lives, timings, slackMs, violation }) : null;
@@ -578,6 +798,7 @@ export function checkRun(run) {
     leaderOnlyExecutionsAborted: abortedWork,
     leaderOnlyWorkLost: lostWork,
     naiveWork,
+    spread,
     health,
     recoveryBoundMs,
     worstRecovery: worst
@@ -728,6 +949,169 @@ export function selfTest() {
     { name: 'a slow clock mapped back: a clean handover', expect: [], result: skewed(0.5, 1400, 1500) },
     { name: 'a fast clock mapped back: clean', expect: [], result: skewed(2, 2500, 2900) },
   );
+  // Spreading jobs: one election per job (job-* events with `election`), each checked on its own like the default.
+  const job = (name, time, election, extra = {}) => event(`job-${name}`, time, { election, ...extra });
+  const jobOverlap = check(
+    {
+      a: [
+        job('term-start', 1000, 'billing', { token: '10' }),
+        job('work-begin', 1900, 'billing', { token: '10' }),
+        job('work-end', 1960, 'billing', { token: '10', aborted: false }),
+        job('term-end', 2000, 'billing', { token: '10', reason: 'renew-failed' }),
+      ],
+      b: [
+        job('term-start', 1950, 'billing', { token: '11' }),
+        job('work-begin', 1955, 'billing', { token: '11' }),
+        job('work-end', 1990, 'billing', { token: '11', aborted: false }),
+        job('term-end', 3000, 'billing', { token: '11', reason: 'shutdown' }),
+      ],
+    },
+    [launch('a'), launch('b')],
+  );
+  // a leads billing and cleanup while b leads invoices, all at once, beside a clean handover of the default election.
+  const sideBySide = check(
+    {
+      a: [
+        event('term-start', 1000, { token: 1 }),
+        job('term-start', 1000, 'billing', { token: '20' }),
+        job('term-start', 1001, 'cleanup', { token: '21' }),
+        job('work-begin', 1100, 'billing', { token: '20' }),
+        job('work-begin', 1100, 'cleanup', { token: '21' }),
+        job('work-end', 1160, 'billing', { token: '20', aborted: false }),
+        job('work-end', 1160, 'cleanup', { token: '21', aborted: false }),
+        event('term-end', 2000, { token: 1 }),
+        job('term-end', 5000, 'billing', { token: '20', reason: 'shutdown' }),
+        job('term-end', 5000, 'cleanup', { token: '21', reason: 'shutdown' }),
+      ],
+      b: [
+        job('term-start', 1000, 'invoices', { token: '22' }),
+        job('work-begin', 1100, 'invoices', { token: '22' }),
+        job('work-end', 1160, 'invoices', { token: '22', aborted: false }),
+        event('term-start', 2001, { token: 2 }),
+        event('term-end', 3000, { token: 2 }),
+        job('term-end', 5000, 'invoices', { token: '22', reason: 'shutdown' }),
+      ],
+    },
+    [launch('a'), launch('b')],
+  );
+  // billing moves from a to b: a's work ends aborted, its term ends handed-over, b's begins after it.
+  const handover = check(
+    {
+      a: [
+        job('term-start', 1000, 'billing', { token: '30' }),
+        job('work-begin', 1100, 'billing', { token: '30' }),
+        job('work-end', 1160, 'billing', { token: '30', aborted: false }),
+        job('work-begin', 1950, 'billing', { token: '30' }),
+        job('work-end', 1980, 'billing', { token: '30', aborted: true }),
+        job('term-end', 2000, 'billing', { token: '30', reason: 'handed-over' }),
+      ],
+      b: [
+        job('term-start', 2000.5, 'billing', { token: '31' }),
+        job('work-begin', 2100, 'billing', { token: '31' }),
+        job('work-end', 2160, 'billing', { token: '31', aborted: false }),
+        job('term-end', 3000, 'billing', { token: '31', reason: 'shutdown' }),
+      ],
+    },
+    [launch('a'), launch('b')],
+  );
+  // Skewed clocks are mapped back for job events too; no tolerance beyond that, as for the default election.
+  const skewedJob = (rate, from, to) =>
+    check(
+      {
+        a: [
+          job('term-start', from, 'billing', { token: '1' }),
+          job('term-end', to, 'billing', { token: '1', reason: 'renew-failed' }),
+        ],
+        b: [
+          job('term-start', 2001, 'billing', { token: '2' }),
+          job('term-end', 3000, 'billing', { token: '2', reason: 'shutdown' }),
+        ],
+      },
+      [
+        launch('a'),
+        launch('b'),
+        { kind: 'clock', identity: 'a', rate, realAt: at(1000), fakeAt: at(1000), at: at(1000) },
+      ],
+    );
+  cases.push(
+    {
+      name: 'spread: job terms and work of two replicas overlap in one election',
+      expect: ['job-term-overlap', 'job-work-overlap'],
+      result: jobOverlap,
+    },
+    { name: 'spread: different elections side by side', expect: [], result: sideBySide },
+    { name: 'spread: a graceful handover', expect: [], result: handover },
+    {
+      // a's billing work at 2500 falls in its invoices term, not its billing one; b starts billing with a lower token
+      // and exits (not SIGKILLed) with billing work open; c is SIGKILLed with sync work open, which is not lost.
+      name: 'spread: job work outside its own term, a lower token, job work never ended',
+      expect: ['job-fencing', 'job-work-lost', 'job-work-outside-term'],
+      result: check(
+        {
+          a: [
+            job('term-start', 1000, 'billing', { token: '5' }),
+            job('term-end', 2000, 'billing', { token: '5', reason: 'stolen' }),
+            job('term-start', 2400, 'invoices', { token: '6' }),
+            job('work-begin', 2500, 'billing', { token: '5' }),
+            job('work-end', 2560, 'billing', { token: '5', aborted: false }),
+            job('term-end', 2700, 'invoices', { token: '6', reason: 'shutdown' }),
+          ],
+          b: [job('term-start', 3000, 'billing', { token: '3' }), job('work-begin', 3100, 'billing', { token: '3' })],
+          c: [job('term-start', 1000, 'sync', { token: '7' }), job('work-begin', 1500, 'sync', { token: '7' })],
+        },
+        [
+          launch('a'),
+          launch('b'),
+          launch('c'),
+          { kind: 'exit', identity: 'b', code: 0, signal: null, expected: true, at: at(4000) },
+          { kind: 'signal', identity: 'c', signal: 'SIGKILL', at: at(1600) },
+          { kind: 'exit', identity: 'c', code: null, signal: 'SIGKILL', expected: true, at: at(1601) },
+        ],
+      ),
+    },
+    {
+      name: 'spread: a frozen job holder: its term is cut at the freeze, its woken work must be aborted',
+      expect: ['job-stale-work-after-wake'],
+      result: check(
+        {
+          a: [
+            job('term-start', 1000, 'billing', { token: '1' }),
+            job('work-begin', 1990, 'billing', { token: '1' }),
+            job('work-end', 5000.3, 'billing', { token: '1', aborted: false }),
+            job('term-end', 5001, 'billing', { token: '1', reason: 'expired' }),
+          ],
+          b: [job('term-start', 4100, 'billing', { token: '2' })],
+        },
+        [
+          launch('a'),
+          launch('b'),
+          { kind: 'signal', identity: 'a', signal: 'SIGSTOP', at: at(2000) },
+          { kind: 'signal', identity: 'a', signal: 'SIGCONT', at: at(5000) },
+        ],
+      ),
+    },
+    {
+      name: 'spread: a skewed clock mapped back: overlap',
+      expect: ['job-term-overlap'],
+      result: skewedJob(2, 2000, 4000),
+    },
+    { name: 'spread: a fast clock mapped back: clean', expect: [], result: skewedJob(2, 2500, 2900) },
+    {
+      name: 'spread: 3 jobs configured, only 2 ever led',
+      expect: ['spread-missing'],
+      result: checkRun({
+        events: new Map([
+          ['a', [job('term-start', 1000, 'billing', { token: '1' }), job('term-end', 2000, 'billing', { token: '1' })]],
+          ['b', [job('term-start', 1000, 'invoices', { token: '2' })]],
+        ]),
+        timeline: [launch('a'), launch('b')],
+        timings,
+        slackMs: 300,
+        endAt: at(100_000),
+        spreadJobs: 3,
+      }),
+    },
+  );
   const failures = [];
   // Health probes: a frozen leader (2000..5000), an outage is no excuse.
   const probe = (identity, path, sent, answered, status, reason) => ({
@@ -799,6 +1183,48 @@ export function selfTest() {
   for (const { name, expect, result } of cases) {
     const found = [...new Set(result.violations.map((item) => item.kind))].sort();
     if (found.join() !== expect.join()) failures.push(`${name}: expected [${expect}], got [${found}]`);
+  }
+  // The spread summary: null without job events; the default election's figures ignore job-* events.
+  if (cases[0].result.spread !== null) failures.push('a run without job events: expected spread null');
+  const sideSpread = sideBySide.spread;
+  if (
+    sideBySide.terms !== 2 ||
+    sideBySide.leaderOnlyExecutions !== 0 ||
+    sideSpread?.elections !== 3 ||
+    sideSpread.terms !== 3 ||
+    sideSpread.workUnits !== 3 ||
+    sideSpread.maxTermOverlapMs !== 0 ||
+    sideSpread.maxWorkOverlapMs !== 0 ||
+    sideSpread.termsPerIdentity.a !== 2 ||
+    sideSpread.termsPerIdentity.b !== 1
+  ) {
+    failures.push(
+      `spread side by side: expected 2 default terms, 3 elections, 3 job terms and 3 units, no overlap, got ${JSON.stringify({ terms: sideBySide.terms, spread: sideSpread })}`,
+    );
+  }
+  const handed = handover.spread;
+  if (
+    handed?.handovers !== 1 ||
+    handed.terms !== 2 ||
+    handed.workUnits !== 3 ||
+    handed.workAborted !== 1 ||
+    handed.workLost !== 0 ||
+    Math.abs(handed.maxHandoverGapMs - 0.5) > 0.001 ||
+    handed.byElection.billing?.fencingTokens?.last !== '31'
+  ) {
+    failures.push(
+      `spread handover: expected 1 handover of 2 terms, 3 units (1 aborted), got ${JSON.stringify(handed)}`,
+    );
+  }
+  const overlapped = jobOverlap.spread;
+  if (!(
+    overlapped?.maxTermOverlapMs === 50 &&
+    overlapped.maxWorkOverlapMs === 5 &&
+    jobOverlap.maxTermOverlapMs === 0
+  )) {
+    failures.push(
+      `spread overlap: expected job terms overlapping 50 ms and work 5 ms (default 0), got ${JSON.stringify(overlapped)}`,
+    );
   }
   // A naive job that ignores the signal outlives a's term and runs 599 ms into b's: measured, not a violation.
   const naive = check(

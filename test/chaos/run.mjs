@@ -50,6 +50,8 @@ const { values: flags } = parseArgs({
     // A job that ignores its term's signal, run beside the well-behaved one to measure the overlap it causes.
     'naive-work': { type: 'string', default: '1500' },
     'naive-interval': { type: 'string', default: '1000' },
+    // The sample's spreading group: this many leader-only jobs (0–6), one election each, spread over the replicas.
+    'spread-jobs': { type: 'string', default: '3' },
     faults: { type: 'string' },
     // A highly available control plane: three etcd members, `--apiservers` kube-apiservers sharing them.
     ha: { type: 'boolean', default: false },
@@ -102,6 +104,7 @@ if (flags.help) {
        [--lease-duration MS --renew-deadline MS --retry-period MS] [--slack MS]
        [--faults type,type,...] [--max-faults N] [--summary FILE] [--dir DIR] [--keep] [--quiet]
        [--naive-work MS --naive-interval MS]  (a job that ignores the signal; --naive-work 0 turns it off)
+       [--spread-jobs N]        (N leader-only jobs spread over the replicas, one election each; 0–6, default 3)
        [--ha [--apiservers N]]  (three etcd members and N (2) apiservers; each replica's proxy picks one)
        [--skew-rate R]          (the skew fault's clock rate factor, inside the tolerance; default 1.3)
        [--skew-self-test [--skew-beyond-rate R]]  (only skew-beyond faults: the leader's clock runs 1/R (3) as
@@ -123,6 +126,9 @@ const timings = {
   retryPeriod: Number(flags['retry-period']),
 };
 const slackMs = Number(flags.slack);
+const spreadJobs = Number(flags['spread-jobs']);
+/** The default election's Lease; the spread jobs' are `<LEASE_NAME>-jobs-<job>`. */
+const LEASE_NAME = 'chaos-leader';
 const ha = flags.ha;
 const apiserverCount = ha ? Number(flags.apiservers) : 1;
 const skewSelfTest = flags['skew-self-test'];
@@ -138,12 +144,14 @@ for (const type of faultTypes) {
 if (ha && !(apiserverCount >= 2 && apiserverCount <= 3)) throw new Error('--apiservers must be 2 or 3');
 if (!(replicaCount >= 2 && replicaCount <= 8)) throw new Error('--replicas must be between 2 and 8');
 if (!(minutes > 0)) throw new Error('--minutes must be positive');
+if (!(Number.isInteger(spreadJobs) && spreadJobs >= 0 && spreadJobs <= 6))
+  throw new Error('--spread-jobs must be an integer between 0 and 6');
 
 const { leaseDuration: D, renewDeadline: RD, retryPeriod: RP } = timings;
 const recoveryBoundMs = D + 2.2 * RP + slackMs;
 
 // The seed comes first, so a failing run can be replayed.
-const replay = `npm run chaos -- --minutes ${minutes} --seed ${seed} --replicas ${replicaCount} --lease-duration ${D} --renew-deadline ${RD} --retry-period ${RP}${ha ? ` --ha --apiservers ${apiserverCount}` : ''}${skewSelfTest ? ` --skew-self-test --skew-beyond-rate ${flags['skew-beyond-rate']}` : ''}${flags.faults ? ` --faults ${flags.faults}` : ''}`;
+const replay = `npm run chaos -- --minutes ${minutes} --seed ${seed} --replicas ${replicaCount} --lease-duration ${D} --renew-deadline ${RD} --retry-period ${RP}${ha ? ` --ha --apiservers ${apiserverCount}` : ''}${skewSelfTest ? ` --skew-self-test --skew-beyond-rate ${flags['skew-beyond-rate']}` : ''}${flags.faults ? ` --faults ${flags.faults}` : ''}${spreadJobs !== 3 ? ` --spread-jobs ${spreadJobs}` : ''}`;
 console.log(`chaos: seed ${seed}  (replay: ${replay})`);
 
 // ------------------------------------------------------------ utilities
@@ -244,7 +252,7 @@ function record(entry) {
   appendFileSync(timelinePath, `${serialize(entry)}\n`);
   return entry;
 }
-writeFileSync(join(runDir, 'run.json'), serialize({ seed, timings, slackMs, replicas: replicaCount }));
+writeFileSync(join(runDir, 'run.json'), serialize({ seed, timings, slackMs, replicas: replicaCount, spreadJobs }));
 // Health probes (see probeLoop); checked by checker.mjs.
 const probesPath = join(runDir, 'probes.jsonl');
 writeFileSync(probesPath, '');
@@ -368,7 +376,7 @@ async function launch(slot, { clockRate = null } = {}) {
       PORT: String(port),
       HOST: '127.0.0.1',
       EVENT_LOG: eventLog,
-      LEASE_NAME: 'chaos-leader',
+      LEASE_NAME,
       LEASE_NAMESPACE: 'default',
       LEASE_DURATION_MS: String(D),
       RENEW_DEADLINE_MS: String(RD),
@@ -378,6 +386,8 @@ async function launch(slot, { clockRate = null } = {}) {
       ...(Number(flags['naive-work']) > 0
         ? { NAIVE_WORK_MS: flags['naive-work'], NAIVE_INTERVAL_MS: flags['naive-interval'] }
         : {}),
+      // Always set: the sample runs all 6 jobs when it is unset; 0 turns the group off.
+      SPREAD_JOBS: String(spreadJobs),
       REPORT_CRON: '*/30 * * * * *',
       LOG_LEVEL: 'warn',
     },
@@ -555,19 +565,24 @@ async function scrapeMetrics(replica) {
   try {
     const response = await fetch(`http://127.0.0.1:${replica.port}/metrics`, { signal: AbortSignal.timeout(1500) });
     const text = await response.text();
+    // The default election's Lease, and the spread jobs' (one `lease` label each, summed over the jobs).
     const errors = {};
     const demoted = {};
+    const jobErrors = {};
+    const jobDemoted = {};
+    const add = (counts, key, value) => (counts[key] = (counts[key] ?? 0) + value);
     for (const line of text.split('\n')) {
       const match = /^(leader_election_errors_total|leader_election_demoted_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
       if (!match) continue;
       const labels = Object.fromEntries(
         [...match[2].matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]),
       );
+      const isJob = labels.lease !== undefined && labels.lease.startsWith(`${LEASE_NAME}-jobs-`);
       if (match[1] === 'leader_election_errors_total')
-        errors[`${labels.operation}/${labels.reason}`] = Number(match[3]);
-      else demoted[labels.reason] = Number(match[3]);
+        add(isJob ? jobErrors : errors, `${labels.operation}/${labels.reason}`, Number(match[3]));
+      else add(isJob ? jobDemoted : demoted, labels.reason, Number(match[3]));
     }
-    replica.metrics = { errors, demoted };
+    replica.metrics = { errors, demoted, jobErrors, jobDemoted };
   } catch {
     // starting, frozen or gone: keep the last scrape
   }
@@ -1403,6 +1418,49 @@ function formatSummary(summary) {
     `  leader-only executions: ${check.leaderOnlyExecutions} (${check.leaderOnlyExecutionsAborted} ended by their term's signal, ${check.leaderOnlyWorkLost} lost: begun, never ended, no SIGKILL)`,
   );
   const naive = check.naiveWork;
+  const spread = check.spread;
+  if (spread) {
+    lines.push(
+      `  spread jobs (${summary.spreadJobs} configured, ${spread.elections} elections seen): ${spread.terms} job terms (${spread.handovers} handed over, ${spread.termsClampedAtFreeze} cut at a freeze); ` +
+        `max job term overlap ${spread.maxTermOverlapMs.toFixed(3)} ms, max job work overlap ${spread.maxWorkOverlapMs.toFixed(3)} ms (goal 0)`,
+    );
+    lines.push(
+      `    job work units: ${spread.workUnits} (${spread.workAborted} ended by their term's signal, ${spread.workLost} lost); ` +
+        `longest gap without a holder ${spread.maxGapMs.toFixed(0)} ms, after a handover ${spread.maxHandoverGapMs === null ? '-' : `${spread.maxHandoverGapMs.toFixed(0)} ms`}`,
+    );
+    lines.push(
+      `    job terms ended by reason: ${Object.entries(spread.endReasons)
+        .map(([reason, count]) => `${reason} ${count}`)
+        .join(', ')}`,
+    );
+    lines.push(
+      `    job terms per replica: ${Object.entries(spread.termsPerIdentity)
+        .map(([identity, count]) => `${identity} ${count}`)
+        .join(', ')}`,
+    );
+    lines.push(
+      `    per job (terms/handovers/units/holders, tokens): ${Object.entries(spread.byElection)
+        .map(
+          ([election, value]) =>
+            `${election} ${value.terms}/${value.handovers}/${value.workUnits}/${value.holders} ${value.fencingTokens ? `${value.fencingTokens.first} → ${value.fencingTokens.last}` : '-'}`,
+        )
+        .join(', ')}`,
+    );
+    lines.push(
+      `    job errors (operation/reason): ${
+        Object.entries(summary.jobErrorsByReason)
+          .sort((a, b) => b[1] - a[1])
+          .map(([key, count]) => `${key} ${count}`)
+          .join(', ') || 'none'
+      }; job demotions: ${
+        Object.entries(summary.jobDemotionsByReason)
+          .map(([key, count]) => `${key} ${count}`)
+          .join(', ') || 'none'
+      }`,
+    );
+  } else {
+    lines.push(`  spread jobs (${summary.spreadJobs} configured): no job events`);
+  }
   lines.push(
     `  naive job (ignores the signal): ${naive.executions} executions, ${naive.overlapping} ran beside another replica's term; ` +
       `overlap max ${naive.maxOverlapMs.toFixed(0)} ms, total ${naive.totalOverlapMs.toFixed(0)} ms (why work must stop on term.signal)`,
@@ -1566,7 +1624,7 @@ try {
       replica.tail.events.map((event) => (event.rawAt === event.at ? event : { ...event, at: event.rawAt })),
     ]),
   );
-  const check = checkRun({ events, timeline, probes, timings, slackMs, endAt });
+  const check = checkRun({ events, timeline, probes, timings, slackMs, endAt, spreadJobs });
   // Crash markers in replica output that did not kill the process.
   for (const replica of replicas.values()) {
     const output = readFileSync(join(runDir, 'logs', `${replica.identity}.log`), 'utf8');
@@ -1580,12 +1638,16 @@ try {
 
   const errorsByReason = {};
   const demotionsByReason = {};
+  const jobErrorsByReason = {};
+  const jobDemotionsByReason = {};
+  const sum = (into, counts) => {
+    for (const [key, count] of Object.entries(counts ?? {})) into[key] = (into[key] ?? 0) + count;
+  };
   for (const replica of replicas.values()) {
-    for (const [key, count] of Object.entries(replica.metrics?.errors ?? {}))
-      errorsByReason[key] = (errorsByReason[key] ?? 0) + count;
-    for (const [key, count] of Object.entries(replica.metrics?.demoted ?? {})) {
-      demotionsByReason[key] = (demotionsByReason[key] ?? 0) + count;
-    }
+    sum(errorsByReason, replica.metrics?.errors);
+    sum(demotionsByReason, replica.metrics?.demoted);
+    sum(jobErrorsByReason, replica.metrics?.jobErrors);
+    sum(jobDemotionsByReason, replica.metrics?.jobDemoted);
   }
   const summary = {
     seed,
@@ -1608,6 +1670,9 @@ try {
     malformedShapes: shapeResults,
     errorsByReason,
     demotionsByReason,
+    spreadJobs,
+    jobErrorsByReason,
+    jobDemotionsByReason,
     crashes: check.violations.filter((item) => item.kind === 'crash').length,
     ok: check.ok,
     check,
@@ -1618,11 +1683,16 @@ try {
     const skewed = new Set(timeline.filter((entry) => entry.kind === 'clock').map((entry) => entry.identity));
     const pairs = check.violations.filter((item) => item.kind === 'term-overlap');
     const stray = pairs.filter((item) => !skewed.has(item.first.identity) && !skewed.has(item.second.identity));
+    // The skewed leader may hold spread jobs too: their overlaps must involve it as well (they are not required).
+    const jobPairs = check.violations.filter((item) => item.kind === 'job-term-overlap');
+    const strayJobs = jobPairs.filter((item) => !skewed.has(item.first.identity) && !skewed.has(item.second.identity));
     summary.skewSelfTest = {
-      ok: check.maxTermOverlapMs > 0 && stray.length === 0,
+      ok: check.maxTermOverlapMs > 0 && stray.length === 0 && strayJobs.length === 0,
       termOverlaps: pairs.length,
       maxTermOverlapMs: check.maxTermOverlapMs,
       strayOverlaps: stray.length,
+      jobTermOverlaps: jobPairs.length,
+      strayJobOverlaps: strayJobs.length,
     };
   }
   console.log(formatSummary(summary));
@@ -1633,8 +1703,10 @@ try {
     console.log(
       `\nskew self-test (leader clock at 1/${skewBeyondRate}, beyond leaseDuration / renewDeadline = ${D / RD}): ` +
         (result.ok
-          ? `ok: the checker reported ${result.termOverlaps} term overlap(s), max ${result.maxTermOverlapMs.toFixed(0)} ms, all involving the skewed replica`
-          : `FAILED: ${result.termOverlaps} term overlap(s) (max ${result.maxTermOverlapMs.toFixed(0)} ms), ${result.strayOverlaps} not involving the skewed replica`),
+          ? `ok: the checker reported ${result.termOverlaps} term overlap(s), max ${result.maxTermOverlapMs.toFixed(0)} ms, all involving the skewed replica` +
+            ` (spread jobs: ${result.jobTermOverlaps} term overlap(s), all involving it)`
+          : `FAILED: ${result.termOverlaps} term overlap(s) (max ${result.maxTermOverlapMs.toFixed(0)} ms), ${result.strayOverlaps} not involving the skewed replica;` +
+            ` spread jobs: ${result.jobTermOverlaps} term overlap(s), ${result.strayJobOverlaps} not involving it`),
     );
     exitCode = result.ok ? 0 : 1;
   }
