@@ -17,6 +17,7 @@ import type {
 import { DEFAULT_ELECTION } from './leader-election.constants.js';
 import { INVALID_SPREAD, NOT_WITH_SPREAD } from './leader-election.messages.js';
 import { fail, validateModuleOptions } from './leader-election-options.validator.js';
+import { electorTiming } from './elector.factory.js';
 import { loadKubeConfig } from './kube-config.loader.js';
 
 const MAX_SHARDS = 1000;
@@ -99,11 +100,7 @@ export async function createElectionGroup(
     lockFor,
     members,
     identity: options.identity,
-    leaseDuration: options.leaseDuration,
-    renewDeadline: options.renewDeadline,
-    retryPeriod: options.retryPeriod,
-    releaseOnStop: options.releaseOnShutdown ?? true,
-    watch: options.watch ?? true,
+    ...electorTiming(options),
     logger,
     electorOptions: (election) => ({
       logger: electionLogger(election),

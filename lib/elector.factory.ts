@@ -9,6 +9,7 @@ import {
   MemoryLeaseLock,
   resolveNamespace,
   type ElectorLogger,
+  type LeaderElectorOptions,
   type LeaseLock,
 } from './elector/index.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
@@ -32,6 +33,19 @@ function objectNameIdentity(): string {
     .replace(/[^a-z0-9.-]+/g, '-')
     .replace(/^[-.]+|[-.]+$/g, '');
   return `${(base || 'replica').slice(0, 200)}-${randomBytes(4).toString('hex')}`;
+}
+
+/** The elector options that come straight from the module options: timings, release and watch. */
+export function electorTiming(
+  options: LeaderElectionModuleOptions,
+): Pick<LeaderElectorOptions, 'leaseDuration' | 'renewDeadline' | 'retryPeriod' | 'releaseOnStop' | 'watch'> {
+  return {
+    leaseDuration: options.leaseDuration,
+    renewDeadline: options.renewDeadline,
+    retryPeriod: options.retryPeriod,
+    releaseOnStop: options.releaseOnShutdown ?? true,
+    watch: options.watch ?? true,
+  };
 }
 
 /** Validates the module options and builds the elector over a Kubernetes Lease, or an in-memory one when standalone. */
@@ -63,11 +77,7 @@ export async function createElector(
     lock,
     identity: options.identity ?? (coordinated ? objectNameIdentity() : undefined),
     coordinated,
-    leaseDuration: options.leaseDuration,
-    renewDeadline: options.renewDeadline,
-    retryPeriod: options.retryPeriod,
-    releaseOnStop: options.releaseOnShutdown ?? true,
-    watch: options.watch ?? true,
+    ...electorTiming(options),
     logger,
   });
   let prepare = () => Promise.resolve();

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { systemClock, type Clock } from './clock.js';
 import type { Candidacy } from './candidacy.js';
+import { positiveMillis } from './option-checks.js';
 import type { LeaseLock } from './lease-lock.js';
 
 /** Receives the elector's log lines; Nest's `Logger` and `console` both fit. */
@@ -129,17 +130,6 @@ export function resolveNamespace(option?: string, namespaceFile = SERVICE_ACCOUN
     // not in a pod
   }
   return 'default';
-}
-
-function positiveMillis(options: LeaderElectorOptions, field: keyof LeaderElectorOptions, fallback: number): number {
-  const value = options[field] ?? fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidLeaderElectionOptionError(
-      field,
-      `must be a positive number of milliseconds, got ${String(value)}.`,
-    );
-  }
-  return value;
 }
 
 /** Applies defaults and checks client-go's timing rules. */

@@ -8,6 +8,7 @@ import {
   type LeaderElectorOptions,
 } from './elector-options.js';
 import { LeaderElector, type StopOptions } from './leader-elector.js';
+import { positiveMillis } from './option-checks.js';
 import type { LeaseLock } from './lease-lock.js';
 import type { MemberDirectory, MemberRecord } from './member-directory.js';
 import { rendezvousOrder, spreadEvenly } from './rendezvous.js';
@@ -129,10 +130,10 @@ export class LeaderElectionGroup {
     this.leaseDuration = resolved.leaseDuration;
     this.retryPeriod = resolved.retryPeriod;
     this.requestTimeout = resolved.requestTimeout;
-    this.minTermHold = positive(options, 'minTermHold', this.leaseDuration / 2);
-    this.memberSettle = positive(options, 'memberSettle', this.retryPeriod);
-    this.rankStep = positive(options, 'rankStep', Math.min(100, this.retryPeriod / 2));
-    this.handoverBackoff = positive(options, 'handoverBackoff', 10 * this.leaseDuration);
+    this.minTermHold = positiveMillis(options, 'minTermHold', this.leaseDuration / 2);
+    this.memberSettle = positiveMillis(options, 'memberSettle', this.retryPeriod);
+    this.rankStep = positiveMillis(options, 'rankStep', Math.min(100, this.retryPeriod / 2));
+    this.handoverBackoff = positiveMillis(options, 'handoverBackoff', 10 * this.leaseDuration);
     const electors = new Map<string, LeaderElector>();
     for (const election of elections) {
       electors.set(
@@ -401,15 +402,4 @@ function pickTiming(options: LeaderElectionGroupOptions): Partial<LeaderElectorO
     random,
   };
   return Object.fromEntries(Object.entries(picked).filter(([, value]) => value !== undefined));
-}
-
-function positive(options: LeaderElectionGroupOptions, field: keyof LeaderElectionGroupOptions, fallback: number) {
-  const value = options[field] ?? fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidLeaderElectionOptionError(
-      field,
-      `must be a positive number of milliseconds, got ${String(value)}.`,
-    );
-  }
-  return value;
 }

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Cron, Interval } from '@nestjs/schedule';
 import { LeaderElectionService, OnlyWhenLeader } from 'nestjs-lease-election';
+import { workStep } from './leader-work-step.js';
 import { TelemetryService } from './telemetry.service.js';
 
 /** Leader-only jobs: a cron report and a frequent reconcile loop. */
@@ -33,16 +34,7 @@ export class ReportJob {
     if (!term) return;
     this.runs.reconcile++;
     this.telemetry.record('work-begin', this.election.identity, { token: term.fencingToken });
-    await new Promise<void>((resolve) => {
-      const signal = term.signal;
-      const finish = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, Number(process.env.RECONCILE_WORK_MS ?? 200));
-      signal.addEventListener('abort', finish, { once: true });
-    });
+    await workStep(Number(process.env.RECONCILE_WORK_MS ?? 200), term.signal);
     this.telemetry.record('work-end', this.election.identity, {
       token: term.fencingToken,
       aborted: term.signal.aborted,

@@ -9,6 +9,7 @@ import {
   type LeadershipAcquiredEvent,
   type LeadershipLostEvent,
 } from 'nestjs-lease-election';
+import { workStep } from './leader-work-step.js';
 import { TelemetryService } from './telemetry.service.js';
 
 /** The leader-only jobs this service spreads over its replicas (`SPREAD_JOBS` = how many of them, default 6). */
@@ -44,16 +45,7 @@ export function spreadJob(election: string): Type<unknown> {
       if (!term) return;
       this.runs++;
       this.telemetry.record('job-work-begin', this.service.identity, { election, token: term.fencingToken });
-      await new Promise<void>((resolve) => {
-        const signal = term.signal;
-        const finish = () => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', finish);
-          resolve();
-        };
-        const timer = setTimeout(finish, Number(process.env.RECONCILE_WORK_MS ?? 200));
-        signal.addEventListener('abort', finish, { once: true });
-      });
+      await workStep(Number(process.env.RECONCILE_WORK_MS ?? 200), term.signal);
       this.telemetry.record('job-work-end', this.service.identity, {
         election,
         token: term.fencingToken,
