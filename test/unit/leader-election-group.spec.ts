@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import {
   LeaderElectionGroup,
   LeaseConflictError,
@@ -178,6 +178,9 @@ describe('spreadEvenly', () => {
     }
   });
 });
+
+// Fake time, but many steps of 12 electors each: give the longer scenarios room on a loaded machine.
+jest.setTimeout(30_000);
 
 describe('LeaderElectionGroup', () => {
   it('cold start: 12 elections on 3 replicas settle at 4/4/4 within 2 x leaseDuration, never two leaders', async () => {
