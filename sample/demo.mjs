@@ -179,11 +179,9 @@ function logTermEvents() {
     replica.logged.events = events.length;
   }
   fresh.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-  for (const { event: kind, identity, at, token, reason, election } of fresh) {
+  for (const { event: kind, identity, at, token, reason } of fresh) {
     if (kind === 'term-start') console.log(`${stamp(at)} ${green(`${identity} leads`)} (fencing token ${token})`);
     if (kind === 'term-end') console.log(`${stamp(at)} ${identity} stops leading (${reason}, token ${token})`);
-    if (kind === 'job-term-start') console.log(`${stamp(at)}   ${identity} runs job ${election} (token ${token})`);
-    if (kind === 'job-term-end') console.log(`${stamp(at)}   ${identity} stops job ${election} (${reason})`);
   }
 }
 

@@ -208,7 +208,7 @@ describe('the sample app (a real Nest HTTP process) against a real kube-apiserve
 
     const lines = output.trimEnd().split('\n');
     const events = lines.slice(0, lines.indexOf(''));
-    expect(lines.length).toBeLessThan(60);
+    expect(lines.length).toBeLessThan(80);
     expect(output).not.toContain('\x1b[');
     for (const line of events) expect(line).toMatch(/^\[ *\d+\.\d{3}s\] /);
     const count = (pattern: RegExp) => events.filter((line) => pattern.test(line)).length;
@@ -218,6 +218,12 @@ describe('the sample app (a real Nest HTTP process) against a real kube-apiserve
     expect(count(/\] SIGKILL to the leader /)).toBe(1);
     expect(count(/\] crash failover: replica-\d → replica-\d in \d+ms$/)).toBe(1);
     expect(count(/\] replica-\d leads \(fencing token \d+\)$/)).toBeGreaterThanOrEqual(3);
+    // The six spread jobs: 2/2/2 on three replicas, 3/3 on two, 2/2/2 again when a replica joins.
+    expect(count(/\] spread jobs per replica: 2\/2\/2$/)).toBe(1);
+    expect(count(/\] spread jobs after replica-\d left: 3\/3 in \d+ ms$/)).toBe(1);
+    expect(count(/\] spread jobs after replica-\d joined: 2\/2\/2 in \d+ ms$/)).toBe(1);
+    expect(count(/\] spread jobs after replica-\d was killed: 3\/3 in \d+ ms$/)).toBe(1);
+    expect(output).toContain('overlapping on one job across replicas: 0');
     expect(lines.slice(events.length)).toEqual(expect.arrayContaining(['Measured']));
   }, 60_000);
 });
