@@ -225,5 +225,5 @@ describe('the sample app (a real Nest HTTP process) against a real kube-apiserve
     expect(count(/\] spread jobs after replica-\d was killed: 3\/3 in \d+ ms$/)).toBe(1);
     expect(output).toContain('overlapping on one job across replicas: 0');
     expect(lines.slice(events.length)).toEqual(expect.arrayContaining(['Measured']));
-  }, 60_000);
+  }, 90_000);
 });
