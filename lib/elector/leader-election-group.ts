@@ -164,28 +164,33 @@ export class LeaderElectionGroup {
         `(${[...this.electors.keys()].join(', ')})`,
     );
     await this.announce();
-    const listed = timeoutSignal(this.clock, this.requestTimeout);
-    signal.addEventListener('abort', () => listed.clear(), { once: true });
-    try {
-      await members.follow(
-        {
-          onRecord: (record) => this.onRecord(record),
-          onGone: (identity) => this.onGone(identity),
-          onError: (error) => {
-            if (this.following) this.logger.warn(`lost the member view (${error.message}); campaigning plainly`);
-            this.following = false;
-          },
-        },
-        signal,
-      );
-      this.following = true;
-    } catch (error) {
+    const handlers = {
+      onRecord: (record: MemberRecord) => this.onRecord(record),
+      onGone: (identity: string) => this.onGone(identity),
+      onError: (error: Error) => {
+        if (this.following) this.logger.warn(`lost the member view (${error.message}); campaigning plainly`);
+        this.following = false;
+      },
+    };
+    // The directory keeps trying in the background; bootstrap waits for the first list at most requestTimeout.
+    const following = members.follow(handlers, signal).then(
+      () => {
+        this.following = true;
+        return null;
+      },
+      (error: unknown) => error,
+    );
+    const gaveUp = timeoutSignal(this.clock, this.requestTimeout);
+    const failure = await Promise.race([
+      following,
+      new Promise((resolve) => gaveUp.signal.addEventListener('abort', () => resolve('no answer in time'))),
+    ]);
+    gaveUp.clear();
+    if (failure !== null && !this.following) {
       this.logger.warn(
-        `cannot follow ${members.describe()} (${(error as Error)?.message ?? String(error)}); campaigning plainly ` +
-          'until it works',
+        `cannot follow ${members.describe()} (${(failure as Error)?.message ?? String(failure)}); campaigning ` +
+          'plainly until it works',
       );
-    } finally {
-      listed.clear();
     }
     this.announcing = this.announceLoop();
     await sleep(this.clock, this.memberSettle, signal);

@@ -31,6 +31,7 @@ interface Term {
 class FreezableDirectory implements MemberDirectory {
   frozen = false;
   failFollow: Error | null = null;
+  hangFollow = false;
   constructor(private readonly inner: MemberDirectory) {}
   describe() {
     return this.inner.describe();
@@ -43,6 +44,7 @@ class FreezableDirectory implements MemberDirectory {
   }
   follow(...args: Parameters<MemberDirectory['follow']>) {
     if (this.failFollow) return Promise.reject(this.failFollow);
+    if (this.hangFollow) return hang(args[1]);
     return this.inner.follow(...args);
   }
   evict(...args: Parameters<MemberDirectory['evict']>) {
@@ -282,6 +284,17 @@ describe('LeaderElectionGroup', () => {
     await f.run(2 * TIMING.leaseDuration, () => f.ledByOne());
     expect(f.ledByOne()).toBe(true);
     expect(f.replicas.every(({ group }) => !group.spreading)).toBe(true);
+  });
+
+  it('a member list that never answers delays the start by at most requestTimeout, then campaigns plainly', async () => {
+    const f = fleet(JOBS);
+    f.add('a', (_, members) => {
+      members.hangFollow = true;
+    });
+    // requestTimeout (renewDeadline / 2) for the list, then memberSettle (retryPeriod), then every election.
+    const ledAt = await f.run(TIMING.renewDeadline / 2 + TIMING.retryPeriod + 100, () => f.ledByOne());
+    expect(ledAt).not.toBeNull();
+    expect(f.replicas[0]!.group.spreading).toBe(false);
   });
 
   it('50 candidates on one Lease: a graceful handover wakes one candidate first, with no conflicts', async () => {
