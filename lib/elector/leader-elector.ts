@@ -278,7 +278,8 @@ export class LeaderElector {
     this.stopRequested = true;
     this.stopController.abort();
     this.stateValue = 'stopping';
-    this.holdForDrain = this.live !== null && options.drain !== undefined;
+    // A handover already draining keeps the Lease renewed through the stop's own drain too.
+    this.holdForDrain = (this.live !== null || this.holdForDrain) && options.drain !== undefined;
     this.endTerm('shutdown');
     try {
       if (options.drain) await options.drain();
@@ -412,7 +413,8 @@ export class LeaderElector {
         logger.warn(`drain before handover failed: ${(error as Error)?.message ?? String(error)}`),
       )
       .finally(() => {
-        this.holdForDrain = false;
+        // A stop that began meanwhile owns the hold now: its drain ends it.
+        if (!this.stopRequested) this.holdForDrain = false;
         this.wake();
       });
   }
