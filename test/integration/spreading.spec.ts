@@ -70,11 +70,14 @@ describe('a spreading group of 12 elections on replicas in separate processes, o
     const moved = fleet.terms().filter((t) => t.end !== null && t.end > rejoinAt && t.identity !== 'spread-2');
     expect(moved.length).toBeGreaterThanOrEqual(4);
     expect(new Set(moved.map((t) => t.reason))).toEqual(new Set(['handed-over']));
-    for (const ended of moved) {
+    // Mostly to the newcomer; balancing may also move one or two between the others (each one graceful).
+    const receivers = moved.map((ended) => {
       const next = fleet.terms().find((t) => t.election === ended.election && t.start >= ended.end!)!;
-      expect(next.identity).toBe('spread-3');
       expect(ms(ended.end!, next.start)).toBeLessThan(timings.leaseDuration);
-    }
+      return next.identity;
+    });
+    expect(receivers.filter((identity) => identity === 'spread-3')).toHaveLength(4);
+    expect(receivers.length - 4).toBeLessThanOrEqual(2);
 
     // SIGTERM: withdraw and release, and its elections move without waiting for expiry.
     const leaving = fleet.leading().get('spread-0')!;

@@ -167,6 +167,19 @@ describe('spreadEvenly', () => {
     }
   });
 
+  it('a member joining moves its share to it, and on average under one election between the others', () => {
+    let between = 0;
+    for (let trial = 0; trial < 500; trial++) {
+      const [a, b, c] = [`a${trial}`, `b${trial}`, `c${trial}`];
+      const before = spreadEvenly(JOBS, [a, b]);
+      const after = spreadEvenly(JOBS, [a, b, c]);
+      const moved = JOBS.filter((job) => before.get(job)![0] !== after.get(job)![0]);
+      expect(moved.filter((job) => after.get(job)![0] === c)).toHaveLength(4);
+      between += moved.length - 4;
+    }
+    expect(between / 500).toBeLessThan(1);
+  });
+
   it('keeps loads within one of each other for any number of elections and members', () => {
     for (let elections = 1; elections <= 20; elections++) {
       for (let size = 1; size <= 7; size++) {
@@ -208,12 +221,15 @@ describe('LeaderElectionGroup', () => {
     const moved = f.terms.filter((t) => t.endedAt !== undefined && t.endedAt >= joinedAt);
     expect(moved.length).toBeGreaterThanOrEqual(4);
     expect(new Set(moved.map((t) => t.reason))).toEqual(new Set(['handed-over']));
-    // Each handed-over election was led again by c within a few ms (its watch saw the release).
-    for (const ended of moved) {
+    // Each handed-over election was led again within a few ms (the receiver's watch saw the release): four by c,
+    // and balancing may move one or two between a and b.
+    const receivers = moved.map((ended) => {
       const next = f.terms.find((t) => t.election === ended.election && t.startedAt >= ended.endedAt!)!;
-      expect(next.identity).toBe('c');
       expect(next.startedAt - ended.endedAt!).toBeLessThanOrEqual(10);
-    }
+      return next.identity;
+    });
+    expect(receivers.filter((identity) => identity === 'c')).toHaveLength(4);
+    expect(receivers.length - 4).toBeLessThanOrEqual(2);
   });
 
   it('a SIGKILLed replica: its elections are led again within leaseDuration + retryPeriod + 2 rank steps, then 6/6', async () => {
