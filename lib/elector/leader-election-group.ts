@@ -14,6 +14,8 @@ import type { MemberDirectory, MemberRecord } from './member-directory.js';
 import { rendezvousOrder, spreadEvenly } from './rendezvous.js';
 
 const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found']);
+/** Handovers of one election to one replica that it did not take, before that replica is passed over. */
+const DECLINED_HANDOVERS = 2;
 
 /** Options of {@link LeaderElectionGroup}. Durations are milliseconds. */
 export interface LeaderElectionGroupOptions extends Pick<
@@ -40,11 +42,17 @@ export interface LeaderElectionGroupOptions extends Pick<
   electorOptions?(election: string): Pick<LeaderElectorOptions, 'logger' | 'handoverDrain'>;
   /** A term runs at least this long before it is handed over. Default leaseDuration / 2. */
   minTermHold?: number;
-  /** A replica must have been live this long before elections move to it. Default retryPeriod. */
+  /**
+   * A replica waits this long after announcing itself before its electors start, and must have been live this
+   * long plus a retryPeriod before elections are handed to it. Default retryPeriod.
+   */
   memberSettle?: number;
   /** How long each rank stands back behind the one before it. Default min(100, retryPeriod / 2). */
   rankStep?: number;
-  /** An election handed to a replica that did not take it is not handed to it again for this long. Default 10 x leaseDuration. */
+  /**
+   * A replica that twice did not take an election handed to it is passed over for this long; a replica whose
+   * writes fail with a configuration error withdraws for this long. Default 10 x leaseDuration.
+   */
   handoverBackoff?: number;
 }
 
@@ -96,7 +104,7 @@ export class LeaderElectionGroup {
   private readonly rankStep: number;
   private readonly handoverBackoff: number;
   private readonly sightings = new Map<string, Sighting>();
-  private readonly handovers = new Map<string, { target: string; at: number }>();
+  private readonly handovers = new Map<string, { target: string; at: number; failures: number }>();
   /** Replicas that did not take an election handed to them, and when we noticed. */
   private readonly declined = new Map<string, number>();
   private readonly stopController = new AbortController();
@@ -278,14 +286,22 @@ export class LeaderElectionGroup {
     const preferred = this.orderFor(election)[0];
     if (preferred === undefined || preferred === this.identity) return null;
     const now = this.clock.now();
+    // A newcomer waits memberSettle before its electors start: give it that and a retry period more.
     const sighting = this.sightings.get(preferred);
-    if (!sighting || now - sighting.liveSince < this.memberSettle) return null;
-    // Leading again what we handed to the same replica means it did not take it: stop offering it anything.
-    const last = this.handovers.get(election);
-    if (last && last.target === preferred && now - last.at < this.handoverBackoff) this.declined.set(preferred, now);
+    if (!sighting || now - sighting.liveSince < this.memberSettle + this.retryPeriod) return null;
     const declinedAt = this.declined.get(preferred);
     if (declinedAt !== undefined && now - declinedAt < this.handoverBackoff) return null;
-    this.handovers.set(election, { target: preferred, at: now });
+    // Leading again what we handed to the same replica means it did not take it. Twice in a row: stop offering
+    // it anything for a while (it is wedged, or cannot write), so the election is not bounced in a loop.
+    const last = this.handovers.get(election);
+    const failures = last && last.target === preferred && now - last.at < this.handoverBackoff ? last.failures + 1 : 0;
+    if (failures >= DECLINED_HANDOVERS) {
+      this.declined.set(preferred, now);
+      this.handovers.delete(election);
+      this.logger.warn(`${preferred} did not take ${election} when handed over ${failures} times; keeping it for now`);
+      return null;
+    }
+    this.handovers.set(election, { target: preferred, at: now, failures });
     return preferred;
   }
 

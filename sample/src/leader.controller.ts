@@ -21,7 +21,11 @@ export class LeaderController {
       term: term && { fencingToken: term.fencingToken, acquiredAt: term.acquiredAt.toISOString() },
       runs: this.jobs.runs,
       // The spread jobs this replica runs now, and the replicas sharing them.
-      spread: this.group && { leading: this.group.leading, members: this.group.members },
+      spread: this.group && {
+        leading: this.group.leading,
+        members: this.group.members,
+        preferred: Object.fromEntries(this.group.assignments.map(({ election, preferred }) => [election, preferred])),
+      },
     };
   }
 }
