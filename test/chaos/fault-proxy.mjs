@@ -20,10 +20,12 @@
 //              that lost bytes are reset when the mode changes (their TLS
 //              stream is broken).
 //   slow-watch delay, by `delayMs`, only the bytes the apiserver sends
-//              unprompted: those that arrive more than 50 ms after the
-//              replica last sent anything on that connection, i.e. watch
-//              events. Answers to requests pass at once (unless queued
-//              behind a delayed event on the same connection).
+//              unprompted, i.e. watch events: those that arrive more than
+//              50 ms after the replica last sent anything on that
+//              connection, unless they are the first bytes since it did
+//              (an answer, however slow) or follow such bytes within 50 ms
+//              (the rest of that answer). Answers to requests pass at once
+//              (unless queued behind a delayed event on the same connection).
 //
 // setMode() switches at runtime and applies to existing connections at once.
 // retarget() points new connections at another apiserver and resets the open
@@ -77,14 +79,27 @@ class Pipe {
       return;
     }
     const at = performance.now();
-    const delayed =
-      mode === 'delay' ||
-      (mode === 'slow-watch' && this.direction === 'down' && at - this.connection.lastUpAt > UNPROMPTED_AFTER_MS);
+    const delayed = mode === 'delay' || (mode === 'slow-watch' && this.direction === 'down' && !this.prompted(at));
     if (mode === 'slow-watch' && delayed) this.proxy.stats.delayedChunks++;
     this.queue.push({ chunk, due: delayed ? at + delayMs : 0 });
     this.held += chunk.length;
     if (this.held > MAX_HELD_BYTES) this.proxy.drop(this.connection);
     else this.pump();
+  }
+
+  /**
+   * Whether bytes from the apiserver arriving at `at` answer the replica: sent soon after its last bytes, the
+   * first since then (a slow answer), or the rest of such an answer. Records the chunk for the next call.
+   */
+  prompted(at) {
+    const connection = this.connection;
+    const prompted =
+      at - connection.lastUpAt <= UNPROMPTED_AFTER_MS ||
+      connection.lastDownAt < connection.lastUpAt ||
+      (connection.lastDownPrompted && at - connection.lastDownAt <= UNPROMPTED_AFTER_MS);
+    connection.lastDownAt = at;
+    connection.lastDownPrompted = prompted;
+    return prompted;
   }
 
   /** The source sent FIN or went away: forward the end after whatever is queued. */
@@ -200,7 +215,15 @@ export async function startFaultProxy(options) {
     proxy.stats.connections++;
     const upstream = connect({ host: proxy.target.host, port: proxy.target.port, allowHalfOpen: true, noDelay: true });
     upstream.on('error', () => undefined);
-    const connection = { client, upstream, pipes: [], damaged: false, lastUpAt: performance.now() };
+    const connection = {
+      client,
+      upstream,
+      pipes: [],
+      damaged: false,
+      lastUpAt: performance.now(),
+      lastDownAt: Number.NEGATIVE_INFINITY,
+      lastDownPrompted: false,
+    };
     const toUpstream = new Pipe(proxy, connection, upstream, 'up');
     const toClient = new Pipe(proxy, connection, client, 'down');
     connection.pipes.push(toUpstream, toClient);
