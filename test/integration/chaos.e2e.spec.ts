@@ -43,6 +43,15 @@ interface ChaosSummary {
     recoveryBoundMs: number;
     clocks: Record<string, { rate: number; measuredRate: number | null }>;
     worstRecovery: { ms: number; timesLeaseDuration: number; fault: string } | null;
+    spread: {
+      elections: number;
+      terms: number;
+      handovers: number;
+      maxTermOverlapMs: number;
+      maxWorkOverlapMs: number;
+      workUnits: number;
+      workLost: number;
+    } | null;
   };
 }
 
@@ -118,6 +127,12 @@ describe('chaos: kills, freezes, partitions, latency, apiserver and etcd failure
       expect(summary.check.terms).toBeGreaterThan(forced);
       expect(summary.check.leaderOnlyExecutions).toBeGreaterThan(0);
       expect(summary.check.leaderOnlyWorkLost).toBe(0);
+      // The spread jobs (3 by default): every job was led, never by two replicas at once, and no work was lost.
+      expect(summary.check.spread).toEqual(
+        expect.objectContaining({ elections: 3, maxTermOverlapMs: 0, maxWorkOverlapMs: 0, workLost: 0 }),
+      );
+      expect(summary.check.spread!.terms).toBeGreaterThanOrEqual(3);
+      expect(summary.check.spread!.workUnits).toBeGreaterThan(0);
       // The naive job ran and was measured; its overlap is reported, not asserted (it depends on the faults drawn).
       expect(summary.check.naiveWork.executions).toBeGreaterThan(0);
       // Every replica was probed; a /health/live 503 from a healthy replica is a violation (checked above).
