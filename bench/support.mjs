@@ -57,9 +57,12 @@ export function killAllCandidates() {
 
 // -------------------------------------------------------------- fleets
 
-/** How to start one implementation's candidate. */
-export function implementation(name, command, args = []) {
-  return { name, command, args };
+/**
+ * How to start one implementation's candidate. `env` is added to every candidate's environment: an object, or a
+ * function of the fleet's environment for values that must differ per fleet (such as a group name per Lease).
+ */
+export function implementation(name, command, args = [], env = {}) {
+  return { name, command, args, env };
 }
 
 /**
@@ -80,8 +83,9 @@ export class Fleet {
   /** Starts a candidate as `user` (its own kubeconfig, so the audit log tells candidates apart). */
   launch(identity, user, kubeconfig) {
     ensureWatchdog();
+    const implEnv = typeof this.impl.env === 'function' ? this.impl.env(this.env) : this.impl.env;
     const child = spawn(this.impl.command, this.impl.args, {
-      env: { ...process.env, ...this.env, IDENTITY: identity, KUBECONFIG: kubeconfig },
+      env: { ...process.env, ...implEnv, ...this.env, IDENTITY: identity, KUBECONFIG: kubeconfig },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const candidate = { identity, user, child, launchedAt: now(), stderr: '' };
@@ -162,14 +166,28 @@ export class Fleet {
    * Most candidates leading at once by their started/stopped events, among
    * events that pass `include` (all by default). A SIGKILLed leader never
    * prints stopped, so leave its later events out rather than count it.
+   * `cutAt` (candidate -> ns) ends a candidate's term at that moment at the
+   * latest and drops its later events: client-go prints stopped only after
+   * its release, so a SIGTERMed leader's own line would come after its
+   * successor's started.
    */
-  maxConcurrentLeaders(include = () => true) {
+  maxConcurrentLeaders(include = () => true, cutAt = new Map()) {
     const points = [];
+    const leading = new Set();
     for (const event of this.events) {
       if (!include(event)) continue;
-      if (event.event === 'started') points.push({ at: event.at, delta: 1 });
-      if (event.event === 'stopped') points.push({ at: event.at, delta: -1 });
+      const cut = cutAt.get(event.candidate);
+      if (cut !== undefined && event.at >= cut) continue;
+      if (event.event === 'started') {
+        points.push({ at: event.at, delta: 1 });
+        leading.add(event.candidate);
+      }
+      if (event.event === 'stopped') {
+        points.push({ at: event.at, delta: -1 });
+        leading.delete(event.candidate);
+      }
     }
+    for (const [candidate, cut] of cutAt) if (leading.has(candidate)) points.push({ at: cut, delta: -1 });
     points.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.delta - b.delta));
     let current = 0;
     let max = 0;
@@ -204,6 +222,117 @@ export class Fleet {
     for (const { child } of this.alive()) child.kill('SIGKILL');
     await Promise.all(this.candidates.map((candidate) => candidate.exited));
   }
+}
+
+/**
+ * Replicas of one spreading group (test/support/group-member-process.mjs),
+ * each leading some of the group's elections. Events are as in {@link Fleet}
+ * plus `election` on started/stopped/error; a term is one started..stopped
+ * of one election in one replica, and a term of a replica SIGKILLed with
+ * {@link crash} ends at the kill.
+ */
+export class GroupFleet extends Fleet {
+  constructor(impl, env) {
+    super(impl, env);
+    /** identity -> CLOCK_MONOTONIC ns of its SIGKILL */
+    this.crashed = new Map();
+  }
+
+  /** SIGKILLs one replica; from now on it leads nothing. Returns the moment of the kill. */
+  crash(identity) {
+    const candidate = this.candidates.find((c) => c.identity === identity);
+    const at = now();
+    this.crashed.set(identity, at);
+    candidate.child.kill('SIGKILL');
+    return at;
+  }
+
+  /** Live replicas, a crashed one excluded at once (before its exit is reported). */
+  live() {
+    return this.alive().filter((candidate) => !this.crashed.has(candidate.identity));
+  }
+
+  /** Every term so far: `{ election, identity, start, end, reason }`, `end` null while it runs. */
+  terms() {
+    const terms = [];
+    const open = new Map();
+    for (const event of this.events) {
+      const key = `${event.candidate}\n${event.election}`;
+      if (event.event === 'started') {
+        const term = { election: event.election, identity: event.candidate, start: event.at, end: null };
+        open.set(key, term);
+        terms.push(term);
+      } else if (event.event === 'stopped' && open.has(key)) {
+        Object.assign(open.get(key), { end: event.at, reason: event.reason });
+        open.delete(key);
+      }
+    }
+    for (const term of open.values()) {
+      const killedAt = this.crashed.get(term.identity);
+      if (killedAt !== undefined) Object.assign(term, { end: killedAt, reason: 'killed' });
+    }
+    return terms;
+  }
+
+  /** The elections each live replica leads now, by identity. */
+  leading() {
+    const result = new Map(this.live().map((candidate) => [candidate.identity, []]));
+    for (const term of this.terms()) if (term.end === null) result.get(term.identity)?.push(term.election);
+    return result;
+  }
+
+  /** Sorted loads of the live replicas, for example "4,4,4". */
+  loads() {
+    return [...this.leading().values()]
+      .map((elections) => elections.length)
+      .sort((a, b) => a - b)
+      .join(',');
+  }
+
+  /** Whether every one of `elections` is led by exactly one live replica. */
+  ledByOne(elections) {
+    const holders = new Map();
+    for (const led of this.leading().values()) for (const e of led) holders.set(e, (holders.get(e) ?? 0) + 1);
+    return elections.every((election) => holders.get(election) === 1);
+  }
+
+  /** Every election led by exactly one of exactly `replicas` live replicas, loads within one (4/4/4 for 12 on 3). */
+  evenlySpread(elections, replicas) {
+    const loads = [...this.leading().values()].map((led) => led.length);
+    return loads.length === replicas && Math.max(...loads) - Math.min(...loads) <= 1 && this.ledByOne(elections);
+  }
+
+  /**
+   * Resolves with the moment `check()` first held, not before `since`, or
+   * null after `timeoutMs`. The state changes with events (and with a
+   * {@link crash}, which the caller passes as `since`), so that moment is the
+   * `at` of the event whose arrival made it hold, or of the latest event if
+   * it holds already.
+   */
+  waitForState(check, timeoutMs, since = 0n) {
+    const moment = () => {
+      const at = this.events.at(-1)?.at ?? now();
+      return at > since ? at : since;
+    };
+    return this.waitUntil(() => (check() ? moment() : null), timeoutMs);
+  }
+}
+
+/** Largest overlap in ms between two terms of the same election (0 when none overlap); running terms end now. */
+export function maxElectionOverlapMs(terms) {
+  const at = now();
+  let worst = 0n;
+  for (let i = 0; i < terms.length; i++) {
+    for (let j = i + 1; j < terms.length; j++) {
+      const [a, b] = [terms[i], terms[j]];
+      if (a.election !== b.election) continue;
+      const [aEnd, bEnd] = [a.end ?? at, b.end ?? at];
+      const end = aEnd < bEnd ? aEnd : bEnd;
+      const start = a.start > b.start ? a.start : b.start;
+      if (end - start > worst) worst = end - start;
+    }
+  }
+  return Number(worst) / 1e6;
 }
 
 // ----------------------------------------------------------- audit log
@@ -246,22 +375,37 @@ export class AuditLog {
 }
 
 /**
+ * Which Leases a count covers: the one named `lease`, and every Lease whose
+ * name starts with `prefix` (a spreading group's election and member Leases
+ * share one); name-less list/watch calls in the namespace too unless
+ * `nameless` is false.
+ */
+function leaseFilter({ lease, prefix, nameless = true }) {
+  return (ref, verb) =>
+    ref.name
+      ? ref.name === lease || (prefix !== undefined && ref.name.startsWith(prefix))
+      : nameless && ['list', 'watch'].includes(verb);
+}
+
+/**
  * Counts requests by user and verb. A request is one auditID (a watch logs
  * ResponseStarted and later ResponseComplete; both are one request). Only
- * requests on `lease` count, plus name-less list/watch calls in its
- * namespace, and only those received within [fromMs, toMs) of wall time.
+ * requests on `lease` (or on Leases named `prefix`...) count, plus name-less
+ * list/watch calls in its namespace unless `nameless` is false, and only
+ * those received within [fromMs, toMs) of wall time.
  *
  * @returns {Map<string, {verbs: Record<string, number>, codes: Record<string, number>}>}
  */
-export function countRequests(events, { users, lease, namespace = 'default', fromMs, toMs }) {
+export function countRequests(events, { users, lease, prefix, nameless, namespace = 'default', fromMs, toMs }) {
   const seen = new Set();
   const byUser = new Map([...users].map((user) => [user, { verbs: {}, codes: {} }]));
+  const covered = leaseFilter({ lease, prefix, nameless });
   for (const event of events) {
     const ref = event.objectRef;
     const user = event.user?.username;
     if (!ref || ref.resource !== 'leases' || !byUser.has(user) || seen.has(event.auditID)) continue;
     if (ref.namespace !== namespace) continue;
-    if (ref.name ? ref.name !== lease : !['list', 'watch'].includes(event.verb)) continue;
+    if (!covered(ref, event.verb)) continue;
     const received = Date.parse(event.requestReceivedTimestamp);
     if (received < fromMs || received >= toMs) continue;
     seen.add(event.auditID);
@@ -274,21 +418,29 @@ export function countRequests(events, { users, lease, namespace = 'default', fro
 }
 
 /**
- * Watches of `users` on `lease` (by name, or name-less in its namespace) that
- * have started and not yet completed: long-lived connections a requests-per-
- * minute count does not show.
+ * Watches of `users` on `lease` or Leases named `prefix`... (by name, or
+ * name-less in its namespace) that have started and not yet completed:
+ * long-lived connections a requests-per-minute count does not show.
  */
-export function countOpenWatches(events, { users, lease, namespace = 'default' }) {
+export function countOpenWatches(events, { users, lease, prefix, namespace = 'default' }) {
   const open = new Set();
   const wanted = new Set(users);
+  const covered = leaseFilter({ lease, prefix });
   for (const event of events) {
     const ref = event.objectRef;
     if (event.verb !== 'watch' || !ref || ref.resource !== 'leases' || !wanted.has(event.user?.username)) continue;
-    if (ref.namespace !== namespace || (ref.name && ref.name !== lease)) continue;
+    if (ref.namespace !== namespace || !covered(ref, event.verb)) continue;
     if (event.stage === 'ResponseStarted') open.add(event.auditID);
     else open.delete(event.auditID);
   }
   return open.size;
+}
+
+/** Sum of one HTTP status code (for example 409) over every user of a {@link countRequests} result. */
+export function countStatus(counts, code) {
+  let total = 0;
+  for (const { codes } of counts.values()) total += codes[code] ?? 0;
+  return total;
 }
 
 /** Sums per-user counts into requests per minute per candidate, by verb and in total. */
