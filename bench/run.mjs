@@ -15,12 +15,15 @@ import { CLIENT_GO_VERSION, ensureClientGoCandidate } from './clientgo-binary.mj
 import {
   AuditLog,
   Fleet,
+  GroupFleet,
   countOpenWatches,
   countRequests,
+  countStatus,
   delay,
   formatTable,
   implementation,
   killAllCandidates,
+  maxElectionOverlapMs,
   msBetween,
   now,
   perMinutePerCandidate,
@@ -30,12 +33,21 @@ import {
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 
-/** Named lease timings in ms: client-go's defaults, and a short variant that makes trials cheap. */
+/**
+ * Named lease timings in ms: client-go's defaults, a short variant that makes trials cheap, and the integration
+ * specs' fast one (test/integration/spreading.spec.ts).
+ */
 const TIMINGS = {
   default: { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 },
   short: { leaseDuration: 4_000, renewDeadline: 2_000, retryPeriod: 500 },
+  fast: { leaseDuration: 2_000, renewDeadline: 1_000, retryPeriod: 250 },
 };
-const SCENARIOS = ['graceful', 'crash', 'steady', 'scale', 'isleader', 'deadline'];
+const SCENARIOS = ['graceful', 'crash', 'steady', 'scale', 'spread', 'isleader', 'deadline'];
+/** The elections of the spread scenario: 12 on 3 replicas, 4 each. */
+const SPREAD_ELECTIONS = Array.from({ length: 12 }, (_, i) => `job-${i}`);
+const SPREAD_REPLICAS = 3;
+/** A spreading group's default rankStep (LeaderElectionGroupOptions.rankStep): min(100, retryPeriod / 2). */
+const rankStepFor = (t) => Math.min(100, t.retryPeriod / 2);
 
 // ------------------------------------------------------------- options
 
@@ -52,6 +64,10 @@ const { values: flags } = parseArgs({
     followers: { type: 'string' },
     scale: { type: 'string' },
     'scale-window': { type: 'string' },
+    'scale-handovers': { type: 'string' },
+    'spread-trials': { type: 'string' },
+    'spread-window': { type: 'string' },
+    'spread-timings': { type: 'string' },
     'isleader-iterations': { type: 'string' },
     'deadline-terms': { type: 'string' },
     'max-minutes': { type: 'string' },
@@ -75,6 +91,10 @@ if (flags.help) {
   --followers N               steady-state followers besides the leader (4)
   --scale N                   candidates on one Lease in the scale scenario (50)
   --scale-window SECONDS      request-counting window of the scale scenario (60; quick 10)
+  --scale-handovers N         sequential graceful handovers in the scale scenario (10; quick 5)
+  --spread-trials N           trials of the spread scenario: cold start, SIGKILL, comeback (7; quick 3)
+  --spread-window SECONDS     per-replica API cost window of the spread scenario, first trial (60; quick 10)
+  --spread-timings NAME       timing variant of the spread scenario (short)
   --isleader-iterations N     isLeader calls per timed run (5000000)
   --deadline-terms N          terms measured for the lateness of a term's end after its renew deadline (400; quick 120)
   --max-minutes M             stop starting trials after M minutes (45; quick 10)
@@ -101,19 +121,24 @@ const options = {
   followers: int(flags.followers, 4),
   scale: int(flags.scale, 50),
   scaleWindowSeconds: int(flags['scale-window'], quick ? 10 : 60),
+  scaleHandovers: int(flags['scale-handovers'], quick ? 5 : 10),
+  spreadTrials: int(flags['spread-trials'], quick ? 3 : 7),
+  spreadWindowSeconds: int(flags['spread-window'], quick ? 10 : 60),
+  spreadTimings: flags['spread-timings'] ?? 'short',
   isLeaderIterations: int(flags['isleader-iterations'], 5_000_000),
   deadlineTerms: int(flags['deadline-terms'], quick ? 120 : 400),
   maxMinutes: int(flags['max-minutes'], quick ? 10 : 45),
   out: flags.out ?? join(here, 'results', 'latest.json'),
   gate: flags['no-gate'] ? false : (flags.gate ?? quick),
 };
-for (const name of [...options.timings, options.costTimings]) {
+for (const name of [...options.timings, options.costTimings, options.spreadTimings]) {
   if (!TIMINGS[name]) throw new Error(`unknown timing variant ${name}; use ${Object.keys(TIMINGS).join(', ')}`);
 }
 for (const name of options.scenarios) {
   if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario ${name}; use ${SCENARIOS.join(', ')}`);
 }
 if (options.handoverCandidates < 2) throw new Error('--handover-candidates must be at least 2');
+if (options.scaleHandovers < 1) throw new Error('--scale-handovers must be at least 1');
 
 const benchStarted = Date.now();
 const deadline = benchStarted + options.maxMinutes * 60_000;
@@ -150,15 +175,36 @@ const clientGo = await ensureClientGoCandidate();
 log(`client-go candidate: ${clientGo.path} (${clientGo.source})`);
 const build = snapshotBuild();
 log(`ours: dist/ ${build.hash} (snapshot in ${relative(root, build.dir)})`);
+const candidateScript = join(build.dir, 'test', 'support', 'candidate-process.mjs');
 const IMPLS = {
-  ours: implementation('ours', process.execPath, [join(build.dir, 'test', 'support', 'candidate-process.mjs')]),
+  ours: implementation('ours', process.execPath, [candidateScript]),
   'client-go': implementation('client-go', clientGo.path),
 };
 const IMPL_NAMES = Object.keys(IMPLS);
+/**
+ * The scale scenario also runs ours as the one election of a spreading group (named after its Lease, so each fleet's
+ * member Leases are its own): after a release the candidates campaign in rendezvous-rank order instead of racing.
+ */
+const SCALE_IMPLS = {
+  ...IMPLS,
+  'ours-ranked': implementation('ours-ranked', process.execPath, [candidateScript], (env) => ({
+    SPREAD_GROUP: env.LEASE_NAME,
+  })),
+};
+const SCALE_IMPL_NAMES = Object.keys(SCALE_IMPLS);
+/** One replica of the spread scenario's group. */
+const GROUP_MEMBER = implementation('ours', process.execPath, [
+  join(build.dir, 'test', 'support', 'group-member-process.mjs'),
+]);
 // Alternate which implementation goes first, so neither always runs on a warmer or quieter machine.
 const orderFor = (trial) => (trial % 2 === 0 ? IMPL_NAMES : [...IMPL_NAMES].reverse());
 
-const candidateUsers = Math.max(options.scale, 2 * (options.followers + 1), options.handoverCandidates);
+const candidateUsers = Math.max(
+  options.scale,
+  2 * (options.followers + 1),
+  options.handoverCandidates,
+  SPREAD_REPLICAS + 1, // the spread scenario's replicas and the one that comes back
+);
 plane = await startControlPlane({ auditLog: true, candidates: candidateUsers, log });
 const audit = new AuditLog(plane.auditLogPath);
 const user = (index) => `candidate-${index}`;
@@ -186,6 +232,7 @@ const results = {
   crash: {},
   steady: {},
   scale: {},
+  spread: {},
   isLeader: {},
   deadline: {},
   /** Trials that failed, or graceful handovers slower than leaseDuration, with their evidence. */
@@ -209,6 +256,7 @@ function snapshotBuild() {
   cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
   for (const file of [
     'test/support/candidate-process.mjs',
+    'test/support/group-member-process.mjs',
     'bench/isleader-cost.mjs',
     'bench/rss-cost.mjs',
     'bench/term-deadline-lateness.mjs',
@@ -431,20 +479,27 @@ async function steadyScenario() {
 /**
  * N candidates on one Lease, one implementation at a time: exactly one leader,
  * time to converge from launch, the apiserver request rate in steady state,
- * then a graceful handover with N-1 candidates racing.
+ * then K graceful handovers in a row, the first with N-1 candidates racing
+ * for the released Lease. Besides ours and client-go, ours as the one election
+ * of a spreading group (`ours-ranked`), where the candidates try in rank order.
  */
 async function scaleScenario() {
   const t = TIMINGS[options.costTimings];
   const n = options.scale;
-  const entry = { timings: t, candidates: n, windowSeconds: options.scaleWindowSeconds };
-  log(`scale, timings ${timingLabel(t)}: ${n} candidates on one Lease, ${options.scaleWindowSeconds}s window`);
-  for (const impl of IMPL_NAMES) {
+  const handovers = Math.min(options.scaleHandovers, n - 1);
+  const entry = { timings: t, candidates: n, windowSeconds: options.scaleWindowSeconds, handovers };
+  log(
+    `scale, timings ${timingLabel(t)}: ${n} candidates on one Lease, ${options.scaleWindowSeconds}s window, ` +
+      `${handovers} handovers`,
+  );
+  for (const impl of SCALE_IMPL_NAMES) {
     if (outOfTime()) {
       results.meta.truncated = true;
       break;
     }
     const lease = leaseName('scale', impl);
-    const fleet = new Fleet(IMPLS[impl], { ...timingEnv(t), LEASE_NAME: lease });
+    const fleet = new Fleet(SCALE_IMPLS[impl], { ...timingEnv(t), LEASE_NAME: lease });
+    fleet.lease = lease;
     const launchedNs = now();
     try {
       for (let i = 0; i < n; i++) fleet.launch(`${lease}-${i}`, user(i), plane.kubeconfigs[user(i)]);
@@ -466,31 +521,33 @@ async function scaleScenario() {
       await delay(Math.max(3_000, 2 * t.retryPeriod));
       const offset = audit.offset();
       const fromMs = Date.now();
+      const windowStartNs = now();
       await delay(options.scaleWindowSeconds * 1000);
       const toMs = Date.now();
+      const windowEndNs = now();
       await delay(1000);
       const users = fleet.candidates.map((candidate) => candidate.user);
-      const counts = countRequests(audit.readSince(offset), { users, lease, fromMs, toMs });
+      const windowEvents = audit.readSince(offset);
+      // A group's member Leases (`<group>-member-...`, the group named after the Lease) and its members' name-less
+      // list/watch are part of its cost; plain candidates have neither.
+      const counts = countRequests(windowEvents, { users, lease, prefix: `${lease}-member-`, fromMs, toMs });
+      const memberCounts = countRequests(windowEvents, {
+        users,
+        prefix: `${lease}-member-`,
+        nameless: impl === 'ours-ranked',
+        fromMs,
+        toMs,
+      });
       const minutes = (toMs - fromMs) / 60_000;
       const perCandidate = perMinutePerCandidate(counts, users, minutes);
+      const allCandidates = (rates) =>
+        Object.fromEntries(Object.entries(rates).map(([verb, rate]) => [verb, rate * n]));
 
-      // Handover at scale: SIGTERM the leader and let the other n-1 race for the released Lease; this is election
-      // work at scale without the process start-up in it. Then wait a few retry periods, so a second winner would show.
-      const oldLeader = fleet.leaders()[0];
-      const terminatedAt = now();
-      fleet.candidates.find((candidate) => candidate.identity === oldLeader)?.child.kill('SIGTERM');
-      const next = await fleet.waitUntil(
-        () =>
-          fleet.find((event) => event.event === 'started' && event.candidate !== oldLeader && event.at > terminatedAt),
-        t.leaseDuration + 6 * t.retryPeriod + 10_000,
-      );
+      const sequence = await handoverSequence(fleet, impl, t, handovers);
+      // Wait a few retry periods, so a second winner of the last handover would show.
       await delay(Math.max(2_000, 4 * t.retryPeriod));
-      // The old leader's stopped line may be printed after the release lands (client-go releases first), so judge
-      // overlap separately before the SIGTERM, and among the others for the whole run.
-      const maxConcurrentLeaders = Math.max(
-        fleet.maxConcurrentLeaders((event) => event.at < terminatedAt),
-        fleet.maxConcurrentLeaders((event) => event.candidate !== oldLeader),
-      );
+      // A SIGTERMed leader's term ends at its signal (client-go prints stopped only after its release lands).
+      const maxConcurrentLeaders = fleet.maxConcurrentLeaders(() => true, sequence.signalled);
       const distinctLeaders = new Set(fleet.events.filter((e) => e.event === 'started').map((e) => e.candidate));
       entry[impl] = {
         lease,
@@ -499,18 +556,29 @@ async function scaleScenario() {
         firstLeaderAfterFirstUpMs: first && ups ? msBetween(ups[0], first.at) : null,
         allAgreeMs: agreedAt ? msBetween(launchedNs, agreedAt) : null,
         allAgreeAfterAllUpMs: agreedAt && ups ? Math.max(0, msBetween(ups.at(-1), agreedAt)) : null,
-        handoverMs: next ? msBetween(terminatedAt, next.at) : null,
+        leaderChangesInWindow: fleet.events.filter(
+          (event) => event.event === 'started' && event.at >= windowStartNs && event.at < windowEndNs,
+        ).length,
+        // The first handover, with n-1 racing (the figure this scenario reported before it did several).
+        handoverMs: sequence.samplesMs[0] ?? null,
+        handoversMs: sequence.samplesMs,
+        handoverSummary: summarize(sequence.samplesMs),
+        conflictsPerHandover: sequence.conflicts,
+        conflictSummary: summarize(sequence.conflicts),
+        handoverFailures: sequence.failures,
         maxConcurrentLeaders,
         distinctLeaders: distinctLeaders.size,
         leadersAtEnd: fleet.leaders().length,
-        apiserverPerMinute: Object.fromEntries(Object.entries(perCandidate).map(([verb, rate]) => [verb, rate * n])),
+        apiserverPerMinute: allCandidates(perCandidate),
+        memberApiserverPerMinute: allCandidates(perMinutePerCandidate(memberCounts, users, minutes)),
         perCandidatePerMinute: perCandidate,
       };
+      const e = entry[impl];
       log(
-        `  ${impl}: all up ${fmt(entry[impl].allProcessesUpMs, 0)} ms, first leader ${fmt(entry[impl].firstLeaderMs, 0)} ms, ` +
-          `all agree ${fmt(entry[impl].allAgreeMs, 0)} ms after launch, ` +
-          `handover ${fmt(entry[impl].handoverMs, 0)} ms, max leaders at once ${entry[impl].maxConcurrentLeaders}, ` +
-          `${entry[impl].apiserverPerMinute.total.toFixed(0)} req/min`,
+        `  ${impl}: all up ${fmt(e.allProcessesUpMs, 0)} ms, first leader ${fmt(e.firstLeaderMs, 0)} ms, ` +
+          `all agree ${fmt(e.allAgreeMs, 0)} ms after launch, handover p50 ${fmt(e.handoverSummary.p50, 0)} ms ` +
+          `max ${fmt(e.handoverSummary.max, 0)} ms, 409s/handover ${fmt(e.conflictSummary.mean, 1)}, ` +
+          `max leaders at once ${e.maxConcurrentLeaders}, ${e.apiserverPerMinute.total.toFixed(0)} req/min`,
       );
       if (!first || !agreed) log(`  ${impl}: did not converge\n${fleet.diagnostics()}`);
     } finally {
@@ -518,6 +586,301 @@ async function scaleScenario() {
     }
   }
   results.scale[options.costTimings] = entry;
+}
+
+/**
+ * `count` graceful handovers in a row on a settled fleet: SIGTERM the leader
+ * at a random phase of the followers' polling, time it to the next started
+ * of another candidate, and count the 409s on the Lease from the signal to
+ * that started + 2 retry periods (losers of the race for the released Lease,
+ * by the audit log). Each handover has one candidate fewer racing.
+ *
+ * @returns {Promise<{samplesMs: number[], conflicts: number[], failures: number, signalled: Map<string, bigint>}>}
+ */
+async function handoverSequence(fleet, impl, t, count) {
+  const { lease } = fleet;
+  const users = fleet.candidates.map((candidate) => candidate.user);
+  // A ranked leader that is not the preferred one hands over after minTermHold (leaseDuration / 2); let that happen
+  // before the first SIGTERM, so a handover the group chose does not pass for the one the signal caused.
+  const minTerm = impl === 'ours-ranked' ? t.leaseDuration / 2 + 2 * t.retryPeriod : 2 * t.retryPeriod;
+  const sequence = { samplesMs: [], conflicts: [], failures: 0, signalled: new Map() };
+  for (let i = 0; i < count && !outOfTime(); i++) {
+    const leader = await settledLeader(fleet, minTerm, t.leaseDuration + 10_000);
+    if (!leader) {
+      log(`  ${impl}: no settled leader before handover ${i + 1} on ${lease}\n${fleet.diagnostics()}`);
+      sequence.failures++;
+      break;
+    }
+    await randomPhase(t);
+    const old = fleet.candidates.find((candidate) => candidate.identity === leader);
+    const auditOffset = audit.offset();
+    const fromMs = Date.now();
+    const signalledAt = now();
+    old.child.kill('SIGTERM');
+    sequence.signalled.set(leader, signalledAt);
+    const next = await fleet.waitUntil(
+      () => fleet.find((event) => event.event === 'started' && event.candidate !== leader && event.at > signalledAt),
+      t.leaseDuration + 6 * t.retryPeriod + 10_000,
+    );
+    const ms = next ? msBetween(signalledAt, next.at) : null;
+    if (ms === null || ms > t.leaseDuration) {
+      if (!next) log(`  ${impl}: no new leader after SIGTERM ${i + 1} on ${lease}\n${fleet.diagnostics()}`);
+      await delay(1000);
+      fleet.leader = leader;
+      results.anomalies.push(
+        evidence(fleet, auditOffset, signalledAt, { scenario: 'scale', impl, timings: t, handover: i + 1, ms }),
+      );
+    }
+    if (ms === null) {
+      sequence.failures++;
+      break;
+    }
+    // Count until 2 retry periods after the winner's started, once the audit log has those lines.
+    const toMs = fromMs + ms + 2 * t.retryPeriod;
+    await delay(Math.max(0, toMs - Date.now()) + 1000);
+    const counts = countRequests(audit.readSince(auditOffset), { users, lease, nameless: false, fromMs, toMs });
+    sequence.samplesMs.push(ms);
+    sequence.conflicts.push(countStatus(counts, 409));
+    log(`  ${impl} handover ${i + 1}/${count}: ${ms.toFixed(1)} ms, ${sequence.conflicts.at(-1)} x 409`);
+    await Promise.race([old.exited, delay(t.leaseDuration + 5_000)]);
+  }
+  return sequence;
+}
+
+/**
+ * The leader every live candidate reports and that says it leads, once its
+ * term has run at least `minTermMs`; null after `timeoutMs`.
+ */
+async function settledLeader(fleet, minTermMs, timeoutMs) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const leader = await fleet.waitUntil(() => {
+      const agreed = fleet.agreedLeader();
+      return agreed && fleet.leaders().includes(agreed) ? agreed : null;
+    }, until - Date.now());
+    if (!leader) return null;
+    const started = fleet.events.findLast((event) => event.event === 'started' && event.candidate === leader);
+    const heldMs = msBetween(started.at, now());
+    if (heldMs >= minTermMs) return leader;
+    await delay(minTermMs - heldMs);
+  }
+  return null;
+}
+
+/**
+ * Ours only: a spreading group of 12 elections on 3 replicas
+ * (test/support/group-member-process.mjs, a fresh group per trial). Per
+ * trial: (a) cold start to 4/4/4, (b) SIGKILL one replica until its elections
+ * are led again and until 6/6, (c) a new replica until 4/4/4 again, every
+ * term that ends meanwhile handed over, (d) the largest overlap of two terms
+ * of one election. The first trial also counts each replica's requests on
+ * the group's Leases in steady state, before the kill.
+ */
+async function spreadScenario() {
+  const t = TIMINGS[options.spreadTimings];
+  const rankStep = rankStepFor(t);
+  const targets = {
+    coldStartMs: 2 * t.leaseDuration,
+    recoveryMs: t.leaseDuration + t.retryPeriod + 2 * rankStep,
+  };
+  const trials = [];
+  log(
+    `spread, timings ${timingLabel(t)}: ${SPREAD_ELECTIONS.length} elections on ${SPREAD_REPLICAS} replicas, ` +
+      `${options.spreadTrials} trials, ${options.spreadWindowSeconds}s cost window`,
+  );
+  for (let trial = 0; trial < options.spreadTrials; trial++) {
+    if (outOfTime()) {
+      results.meta.truncated = true;
+      log(`--max-minutes reached; spread stops after ${trial} trials`);
+      break;
+    }
+    const result = await spreadTrial(t, trial, trial === 0 ? options.spreadWindowSeconds : 0);
+    trials.push(result);
+    log(
+      `  trial ${trial + 1}/${options.spreadTrials} ${result.failed ? `FAILED at ${result.failed}` : 'ok'}: ` +
+        `cold start ${fmt(result.coldStartMs, 0)} ms, SIGKILL -> led again ${fmt(result.recoveryMs, 0)} ms, ` +
+        `-> even ${fmt(result.evenAfterKillMs, 0)} ms, comeback ${fmt(result.comebackMs, 0)} ms ` +
+        `(${result.moved ?? '-'} moved, ${result.notHandedOver ?? '-'} not handed over), ` +
+        `max overlap ${fmt(result.maxOverlapMs, 1)} ms`,
+    );
+  }
+  const values = (key) => trials.map((trial) => trial[key]).filter((value) => typeof value === 'number');
+  const sum = (key) => values(key).reduce((total, value) => total + value, 0);
+  results.spread = {
+    variant: options.spreadTimings,
+    timings: t,
+    rankStepMs: rankStep,
+    elections: SPREAD_ELECTIONS.length,
+    replicas: SPREAD_REPLICAS,
+    targets,
+    trials: trials.map(({ cost: _cost, ...trial }) => trial), // the cost window is below, once
+    failures: trials.filter((trial) => trial.failed).length,
+    coldStartMs: summarize(values('coldStartMs')),
+    recoveryMs: summarize(values('recoveryMs')),
+    recoveryBeyondLeaseMs: summarize(values('recoveryBeyondLeaseMs')),
+    evenAfterKillMs: summarize(values('evenAfterKillMs')),
+    comebackMs: summarize(values('comebackMs')),
+    comebackAfterMemberMs: summarize(values('comebackAfterMemberMs')),
+    movedOnComeback: sum('moved'),
+    notHandedOver: sum('notHandedOver'),
+    churnAfterComeback: sum('churnAfterComeback'),
+    maxOverlapMs: values('maxOverlapMs').length ? Math.max(...values('maxOverlapMs')) : null,
+    cost: trials[0]?.cost ?? null,
+  };
+}
+
+/** One trial of {@link spreadScenario}; `windowSeconds` > 0 adds the steady-state cost window. */
+async function spreadTrial(t, trial, windowSeconds) {
+  const group = `bench-spread-${++leaseCounter}`;
+  const fleet = new GroupFleet(GROUP_MEMBER, { ...timingEnv(t), GROUP: group, ELECTIONS: SPREAD_ELECTIONS.join(',') });
+  const launchOffset = audit.offset();
+  const launchedNs = now();
+  const launchedWallMs = Date.now();
+  // Where the audit log stood when the current phase began: a failed phase keeps its requests as evidence.
+  let phaseOffset = launchOffset;
+  const result = { group };
+  const even = (replicas) => fleet.evenlySpread(SPREAD_ELECTIONS, replicas);
+  const settleTimeout = 10 * t.leaseDuration + 10_000;
+  const fail = (phase) => {
+    result.failed = phase;
+    result.maxOverlapMs = maxElectionOverlapMs(fleet.terms());
+    log(`  spread ${group}: ${phase} did not happen; loads ${fleet.loads()}\n${fleet.diagnostics()}`);
+    results.anomalies.push({
+      scenario: 'spread',
+      impl: 'ours',
+      group,
+      phase,
+      ms: null,
+      loads: fleet.loads(),
+      events: fleet.events.map(({ at, ...event }) => ({ ...event, msAfterLaunch: msBetween(launchedNs, at) })),
+      requests: audit
+        .readSince(phaseOffset)
+        .filter((event) => event.stage === 'ResponseComplete' && event.objectRef?.name?.startsWith(`${group}-`))
+        .map((event) => ({
+          user: event.user?.username,
+          verb: event.verb,
+          lease: event.objectRef.name.slice(group.length + 1),
+          code: event.responseStatus?.code,
+          msAfterLaunch: Date.parse(event.requestReceivedTimestamp) - launchedWallMs,
+        })),
+      stderr: Object.fromEntries(fleet.candidates.map((candidate) => [candidate.identity, candidate.stderr])),
+    });
+    return result;
+  };
+  try {
+    for (let i = 0; i < SPREAD_REPLICAS; i++) fleet.launch(`${group}-r${i}`, user(i), plane.kubeconfigs[user(i)]);
+
+    // (a) Cold start: from the last replica's `member` line (its process is up, before it announces) to every
+    // election led by exactly one replica, 4/4/4.
+    const joined = await fleet.waitUntil(() => {
+      const lines = fleet.events.filter((event) => event.event === 'member');
+      return lines.length === SPREAD_REPLICAS ? latest(lines) : null;
+    }, 60_000);
+    if (!joined) return fail('cold start: replicas up');
+    const balanced = await fleet.waitForState(() => even(SPREAD_REPLICAS), settleTimeout, joined);
+    if (!balanced) return fail('cold start: even split');
+    result.coldStartMs = msBetween(joined, balanced);
+
+    if (windowSeconds > 0) result.cost = await groupCost(fleet, group, t, windowSeconds, launchOffset);
+
+    // (b) SIGKILL one replica (a different one each trial) at a random phase of its renewals: its elections wait
+    // out their Leases, then the survivors take them in rank order.
+    const victim = fleet.candidates[trial % SPREAD_REPLICAS].identity;
+    const orphaned = fleet.leading().get(victim) ?? [];
+    await delay(Math.random() * t.retryPeriod);
+    phaseOffset = audit.offset();
+    const killedAt = fleet.crash(victim);
+    const ledAgain = () => {
+      const led = new Set([...fleet.leading().values()].flat());
+      return orphaned.every((election) => led.has(election));
+    };
+    const recovered = await fleet.waitForState(ledAgain, 3 * t.leaseDuration + 10_000, killedAt);
+    if (!recovered) return fail('SIGKILL: its elections led again');
+    result.orphaned = orphaned.length;
+    result.recoveryMs = msBetween(killedAt, recovered);
+    result.recoveryBeyondLeaseMs = result.recoveryMs - t.leaseDuration;
+    const evened = await fleet.waitForState(() => even(SPREAD_REPLICAS - 1), settleTimeout, killedAt);
+    if (!evened) return fail('SIGKILL: even split of the survivors');
+    result.evenAfterKillMs = msBetween(killedAt, evened);
+
+    // (c) Comeback: a new replica (a new Pod: a new identity) until 4/4/4 again; the elections that move to it must
+    // move by graceful handover, never by expiry or a lost renewal.
+    phaseOffset = audit.offset();
+    const rejoinAt = now();
+    const newcomer = fleet.launch(
+      `${group}-r${SPREAD_REPLICAS}`,
+      user(SPREAD_REPLICAS),
+      plane.kubeconfigs[user(SPREAD_REPLICAS)],
+    );
+    const rebalanced = await fleet.waitForState(() => even(SPREAD_REPLICAS), settleTimeout, rejoinAt);
+    if (!rebalanced) return fail('comeback: even split');
+    const memberLine = fleet.find((event) => event.event === 'member' && event.candidate === newcomer.identity);
+    result.comebackMs = msBetween(rejoinAt, rebalanced);
+    result.comebackAfterMemberMs = memberLine ? msBetween(memberLine.at, rebalanced) : null;
+    const ended = fleet
+      .terms()
+      .filter((term) => term.end !== null && term.end > rejoinAt && term.end <= rebalanced && term.identity !== victim);
+    result.moved = ended.length;
+    result.notHandedOver = ended.filter((term) => term.reason !== 'handed-over').length;
+    result.endReasons = countBy(ended.map((term) => term.reason));
+
+    // The placement must then stay put: any start after the even split is churn.
+    await delay(t.leaseDuration);
+    result.churnAfterComeback = fleet.events.filter(
+      (event) => event.event === 'started' && event.at > rebalanced,
+    ).length;
+    // (d) Over the whole trial; the killed replica's terms end at its kill.
+    result.maxOverlapMs = maxElectionOverlapMs(fleet.terms());
+    return result;
+  } finally {
+    await fleet.kill();
+  }
+}
+
+/**
+ * Requests of each replica on the group's Leases (the election Leases and the member Leases, all named
+ * `<group>-...`) and its name-less list/watch, per minute, over a window after a settling pause.
+ */
+async function groupCost(fleet, group, t, windowSeconds, launchOffset) {
+  // Let start-up traffic (first GETs, the informer's list) pass before counting.
+  await delay(Math.max(5_000, 3 * t.retryPeriod));
+  const fromMs = Date.now();
+  const fromNs = now();
+  await delay(windowSeconds * 1000);
+  const toMs = Date.now();
+  const toNs = now();
+  await delay(1000); // the audit log's last lines
+  const events = audit.readSince(launchOffset);
+  const users = fleet.live().map((candidate) => candidate.user);
+  const minutes = (toMs - fromMs) / 60_000;
+  const window = { users, fromMs, toMs };
+  const rate = (counts) => perMinutePerCandidate(counts, users, minutes);
+  const perReplica = rate(countRequests(events, { ...window, prefix: `${group}-` }));
+  const members = rate(countRequests(events, { ...window, prefix: `${group}-member-`, nameless: false }));
+  const listWatch = rate(countRequests(events, { ...window, nameless: true }));
+  return {
+    windowSeconds: (toMs - fromMs) / 1000,
+    replicas: users.length,
+    perReplicaPerMinute: perReplica,
+    memberLeasePerReplicaPerMinute: members,
+    listWatchPerReplicaPerMinute: listWatch,
+    electionLeasePerReplicaPerMinute: perReplica.total - members.total - listWatch.total,
+    openWatchesPerReplicaAtEnd: countOpenWatches(events, { users, prefix: `${group}-` }) / users.length,
+    leaderChangesInWindow: fleet.events.filter(
+      (event) => event.event === 'started' && event.at >= fromNs && event.at < toNs,
+    ).length,
+    loadsAtEnd: fleet.loads(),
+  };
+}
+
+/** The latest `at` of some events. */
+const latest = (events) => events.reduce((max, event) => (event.at > max ? event.at : max), 0n);
+
+/** Occurrences of each value, as an object. */
+function countBy(values) {
+  const counts = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
 }
 
 /** ns per isLeader call: ours from dist with an in-memory Lease, client-go's IsLeader() in Go. */
@@ -585,6 +948,7 @@ try {
   if (options.scenarios.includes('steady')) await steadyScenario();
   if (options.scenarios.includes('crash')) await latencyScenario('crash', 'SIGKILL', options.crashTrials);
   if (options.scenarios.includes('scale')) await scaleScenario();
+  if (options.scenarios.includes('spread')) await spreadScenario();
   if (options.scenarios.includes('isleader')) isLeaderScenario();
   if (options.scenarios.includes('deadline')) deadlineScenario();
 } catch (error) {
@@ -624,6 +988,10 @@ function gate() {
       failures.push(`steady state ${variant}: ours ${fmt(ours)} follower req/min > client-go ${fmt(go)}`);
   }
   return { checked: options.gate, failures };
+}
+
+function sameTimings(a, b) {
+  return a.leaseDuration === b.leaseDuration && a.renewDeadline === b.renewDeadline && a.retryPeriod === b.retryPeriod;
 }
 
 function fmt(value, digits = 1) {
@@ -687,18 +1055,104 @@ function report() {
       heading(`  note: leader changes during the window: ours ${changes[0]}, client-go ${changes[1]}`);
   }
   for (const [variant, entry] of Object.entries(results.scale)) {
+    const n = entry.candidates;
     heading(
-      `scale: ${entry.candidates} candidates on one Lease [${variant} ${timingLabel(entry.timings)}, ${entry.windowSeconds}s window]`,
+      `scale: ${n} candidates on one Lease [${variant} ${timingLabel(entry.timings)}, ${entry.windowSeconds}s window, ` +
+        `${entry.handovers} graceful handovers in a row]`,
     );
-    const [ours, go] = [entry.ours ?? {}, entry['client-go'] ?? {}];
-    row('max leaders at once', ours.maxConcurrentLeaders, go.maxConcurrentLeaders, 0);
-    row('leaders at end', ours.leadersAtEnd, go.leadersAtEnd, 0);
-    row('all processes up, ms after launch', ours.allProcessesUpMs, go.allProcessesUpMs, 0);
-    row('first started, ms after launch', ours.firstLeaderMs, go.firstLeaderMs, 0);
-    row('first started, ms after first process up', ours.firstLeaderAfterFirstUpMs, go.firstLeaderAfterFirstUpMs, 0);
-    row('all agree on leader, ms after last process up', ours.allAgreeAfterAllUpMs, go.allAgreeAfterAllUpMs, 0);
-    row(`SIGTERM leader -> next started, ms (${entry.candidates - 1} racing)`, ours.handoverMs, go.handoverMs, 0);
-    row('apiserver req/min (all candidates)', ours.apiserverPerMinute?.total, go.apiserverPerMinute?.total, 1);
+    const [ours, go, ranked] = [entry.ours ?? {}, entry['client-go'] ?? {}, entry['ours-ranked']];
+    // Each metric for ours, then (when it ran) for ours in a spreading group, both beside client-go.
+    const both = (label, value, digits) => {
+      row(label, value(ours), value(go), digits);
+      if (ranked) row('  (ours, ranked group)', value(ranked), value(go), digits);
+    };
+    both('max leaders at once', (e) => e.maxConcurrentLeaders, 0);
+    both('leaders at end', (e) => e.leadersAtEnd, 0);
+    both('all processes up, ms after launch', (e) => e.allProcessesUpMs, 0);
+    both('first started, ms after launch', (e) => e.firstLeaderMs, 0);
+    both('first started, ms after first process up', (e) => e.firstLeaderAfterFirstUpMs, 0);
+    both('all agree on leader, ms after last process up', (e) => e.allAgreeAfterAllUpMs, 0);
+    const racing = entry.handovers > 1 ? `${n - 1}..${n - entry.handovers}` : `${n - 1}`;
+    both(`handover p50 ms, SIGTERM -> next started (${racing} racing)`, (e) => e.handoverSummary?.p50, 1);
+    both('handover max ms', (e) => e.handoverSummary?.max, 1);
+    both('409s per handover, mean (to next started + 2 retryPeriods)', (e) => e.conflictSummary?.mean, 1);
+    both('409s per handover, max', (e) => e.conflictSummary?.max, 0);
+    both('apiserver req/min (all candidates)', (e) => e.apiserverPerMinute?.total, 1);
+    if (ranked) row('  of which member Leases, list/watch', ranked.memberApiserverPerMinute?.total, undefined, 1);
+    const failures = [ours, go, ranked ?? {}].map((e) => e.handoverFailures ?? 0);
+    if (failures.some(Boolean))
+      heading(`  failed handovers: ours ${failures[0]}, client-go ${failures[1]}, ranked ${failures[2]}`);
+    if (ranked?.handoverSummary?.n) {
+      const p50 = ranked.handoverSummary.p50;
+      const conflicts = ranked.conflictSummary.mean;
+      heading(
+        `  targets, ours in a ranked group at ${n} candidates: handover p50 <= 20 ms ${p50 <= 20 ? 'MET' : 'NOT MET'} ` +
+          `(${fmt(p50)}), 409s per handover < 2 ${conflicts < 2 ? 'MET' : 'NOT MET'} (${fmt(conflicts, 2)})`,
+      );
+    }
+  }
+  if (results.spread.trials) {
+    const sp = results.spread;
+    const ok = sp.trials.length - sp.failures;
+    heading(
+      `spreading group: ${sp.elections} elections on ${sp.replicas} replicas, ours only ` +
+        `[${sp.variant} ${timingLabel(sp.timings)}, ` +
+        `rankStep ${sp.rankStepMs} ms, n=${ok}${sp.failures ? `, failed ${sp.failures}` : ''}]`,
+    );
+    const only = (label, value, digits = 0) => row(label, value, undefined, digits);
+    const p50max = (label, summary) => {
+      only(`${label} p50 ms`, summary.p50);
+      only(`${label} max ms`, summary.max);
+    };
+    p50max(`cold start, last replica up -> 4/4/4 (target <= ${sp.targets.coldStartMs})`, sp.coldStartMs);
+    p50max(`SIGKILL -> its elections led again (target <= ${sp.targets.recoveryMs})`, sp.recoveryMs);
+    only('  margin to target (target - max) ms', sp.targets.recoveryMs - sp.recoveryMs.max);
+    p50max('  beyond leaseDuration', sp.recoveryBeyondLeaseMs);
+    p50max('SIGKILL -> 6/6', sp.evenAfterKillMs);
+    p50max('comeback, new replica launched -> 4/4/4', sp.comebackMs);
+    only('  from its member line (process up), p50 ms', sp.comebackAfterMemberMs.p50);
+    only('terms moved on comeback (all trials)', sp.movedOnComeback);
+    only('  ended other than handed-over (must be 0)', sp.notHandedOver);
+    only('leader changes in leaseDuration after comeback (0)', sp.churnAfterComeback);
+    only('max overlap of two terms of one election, ms (must be 0)', sp.maxOverlapMs, 1);
+    const cost = sp.cost;
+    if (cost) {
+      heading(
+        `  API cost per replica, ${sp.elections} elections on ${cost.replicas} (${cost.loadsAtEnd} led), ` +
+          `${fmt(cost.windowSeconds, 0)}s window, audit log`,
+      );
+      const verbs = Object.keys(cost.perReplicaPerMinute)
+        .filter((verb) => verb !== 'total')
+        .sort();
+      for (const verb of verbs) only(`replica req/min: ${verb}`, cost.perReplicaPerMinute[verb], 2);
+      only('replica req/min: total', cost.perReplicaPerMinute.total, 2);
+      only('  on election Leases', cost.electionLeasePerReplicaPerMinute, 2);
+      only('  on its member Lease', cost.memberLeasePerReplicaPerMinute.total, 2);
+      only('  list/watch of members', cost.listWatchPerReplicaPerMinute.total, 2);
+      only('open watches per replica at window end', cost.openWatchesPerReplicaAtEnd, 1);
+      if (cost.leaderChangesInWindow)
+        heading(`  note: leader changes during the window: ${cost.leaderChangesInWindow}`);
+      // Beside it, one plain election from the steady scenario, and 12 of them with this replica's share of roles.
+      const [steadyVariant, steady] =
+        Object.entries(results.steady).find(([, e]) => !e.error && sameTimings(e.timings, sp.timings)) ??
+        Object.entries(results.steady).find(([, e]) => !e.error) ??
+        [];
+      if (steady) {
+        const same = sameTimings(steady.timings, sp.timings);
+        const label = `plain election [steady, ${steadyVariant} ${timingLabel(steady.timings)}]`;
+        const rate = (impl, role) => steady[impl][`${role}PerMinute`].total;
+        row(`${label}: leader req/min`, rate('ours', 'leader'), rate('client-go', 'leader'), 2);
+        row(`${label}: follower req/min`, rate('ours', 'follower'), rate('client-go', 'follower'), 2);
+        if (same) {
+          const led = sp.elections / cost.replicas;
+          const followed = sp.elections - led;
+          const plain = (impl) => led * rate(impl, 'leader') + followed * rate(impl, 'follower');
+          row(`  ${led} led + ${followed} followed as plain elections, req/min`, plain('ours'), plain('client-go'), 2);
+        } else {
+          heading('  (different timings from the group: compare per election, not in sum)');
+        }
+      }
+    }
   }
   if (results.isLeader.ours) {
     heading(`isLeader cost [median of ${results.isLeader.runs} runs x ${results.isLeader.iterations} calls]`);
