@@ -100,7 +100,13 @@ export class KubernetesMemberDirectory implements MemberDirectory {
       const identity = lease.spec?.holderIdentity ?? '';
       if (identity === '') return;
       const durationMs = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
-      handlers.onRecord({ identity, durationMs, version: lease.metadata?.resourceVersion ?? '' });
+      const renewTime = lease.spec?.renewTime ? new Date(lease.spec.renewTime as unknown as string) : undefined;
+      handlers.onRecord({
+        identity,
+        durationMs,
+        version: lease.metadata?.resourceVersion ?? '',
+        ...(renewTime && !Number.isNaN(renewTime.getTime()) ? { renewedAt: renewTime } : {}),
+      });
     };
     let firstError: LeaseLockError | null = null;
     let retry: NodeJS.Timeout | null = null;

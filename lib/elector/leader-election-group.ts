@@ -274,8 +274,10 @@ export class LeaderElectionGroup {
 
   private rank(election: string, previousHolder: string | null): number | null {
     if (!this.following || this.leaving) return null;
-    // The holder that just let go campaigns last, so it never takes back what it handed over.
-    if (previousHolder === this.identity) return this.members.length;
+    // The holder that just handed the Lease over campaigns last, and a few retry periods late, so the replica it
+    // handed to (or the next in line) takes it first; it takes it back only when nobody else does.
+    if (previousHolder === this.identity)
+      return this.members.length + Math.ceil((2 * this.retryPeriod) / this.rankStep);
     const order = this.orderFor(election).filter((member) => member !== previousHolder);
     const rank = order.indexOf(this.identity);
     return rank < 0 ? order.length : rank;
@@ -318,7 +320,12 @@ export class LeaderElectionGroup {
     const previous = this.sightings.get(record.identity);
     if (previous?.record.version === record.version) return;
     const wasLive = previous !== undefined && now < previous.seenAt + previous.record.durationMs;
-    this.sightings.set(record.identity, { record, seenAt: now, liveSince: wasLive ? previous.liveSince : now });
+    // First sight of a record last renewed longer than its duration ago (by its writer's wall clock): a leftover
+    // of a replica that died. It counts once we see it renewed, not from now.
+    const age =
+      previous === undefined && record.renewedAt ? this.clock.wallNow().getTime() - record.renewedAt.getTime() : 0;
+    const seenAt = age > record.durationMs ? now - record.durationMs : now;
+    this.sightings.set(record.identity, { record, seenAt, liveSince: wasLive ? previous.liveSince : now });
     this.following = true;
   }
 

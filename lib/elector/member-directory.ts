@@ -8,6 +8,12 @@ export interface MemberRecord {
   durationMs: number;
   /** Changes with every renewal; a conditional delete names it. */
   version: string;
+  /**
+   * Wall time of the last renewal as written by the member, if known. Only
+   * used for a record seen for the first time: one renewed longer than its
+   * duration ago is left over by a replica that died, not a live member.
+   */
+  renewedAt?: Date;
 }
 
 /** Receives the members' records. */

@@ -11,8 +11,6 @@ export class MemoryMemberDirectory implements MemberDirectory {
   private readonly followers = new Set<MemberDirectoryHandlers>();
   private version = 0;
 
-  constructor(readonly name = 'memory-members') {}
-
   describe(): string {
     return `${this.name} (in-memory)`;
   }
@@ -22,9 +20,15 @@ export class MemoryMemberDirectory implements MemberDirectory {
     return [...this.records.keys()];
   }
 
+  /** `wallNow`: the wall clock written as each record's renewal time (tests pass a fake one). */
+  constructor(
+    readonly name = 'memory-members',
+    private readonly wallNow: () => Date = () => new Date(),
+  ) {}
+
   async announce(identity: string, durationMs: number, signal: AbortSignal): Promise<void> {
     check(signal, 'announce');
-    const record = { identity, durationMs, version: String(++this.version) };
+    const record = { identity, durationMs, version: String(++this.version), renewedAt: this.wallNow() };
     this.records.set(identity, record);
     for (const follower of this.followers) follower.onRecord(record);
   }

@@ -65,7 +65,7 @@ function fleet(elections: readonly string[], seed = 1, overrides: Record<string,
   const clock = new FakeClock();
   const random = seededRandom(seed);
   const leases = new Map(elections.map((name) => [name, new MemoryLeaseLock(name, 'default', { watchable: true })]));
-  const directory = new MemoryMemberDirectory('jobs');
+  const directory = new MemoryMemberDirectory('jobs', () => clock.wallNow());
   const terms: Term[] = [];
   const replicas: Array<{
     identity: string;
@@ -300,6 +300,16 @@ describe('LeaderElectionGroup', () => {
     await f.run(2 * TIMING.leaseDuration, () => f.ledByOne());
     expect(f.ledByOne()).toBe(true);
     expect(f.replicas.every(({ group }) => !group.spreading)).toBe(true);
+  });
+
+  it('a member record left by a replica that died long ago is not counted live by a newcomer', async () => {
+    const f = fleet(JOBS);
+    await f.directory.announce('ghost', TIMING.leaseDuration, new AbortController().signal);
+    await f.clock.advance(3 * TIMING.leaseDuration); // nobody renews it
+    const a = f.add('a');
+    await f.run(TIMING.retryPeriod);
+    expect(a.group.members).toEqual(['a']);
+    expect(f.directory.identities).toContain('ghost');
   });
 
   it('a member list that never answers delays the start by at most requestTimeout, then campaigns plainly', async () => {
