@@ -296,7 +296,7 @@ try {
   const deadline = Date.now() + 20_000;
   while (!leaderName() && Date.now() < deadline) await watch('electing', 500);
   if (!leaderName()) throw new Error('no replica became leader within 20s');
-  const coldStart = await waitForEvenSpread('spreading 6 jobs over the replicas', launchedAt, 20_000);
+  const coldStart = await waitForEvenSpread('spreading 6 jobs over the replicas', launchedAt, 30_000);
   await watch('steady state: only the leader runs its jobs; the 6 spread jobs are shared', observeMs);
   logRuns();
   event(`spread jobs per replica: ${spreadLoads() ?? 'not settled'}`);
@@ -314,7 +314,7 @@ try {
   event(`spread jobs after ${first} left: ${afterLeave.loads} in ${afterLeave.ms?.toFixed(0) ?? '-'} ms`);
   const rejoinAt = process.hrtime.bigint();
   await launch(`replica-${replicas}`, `candidate-${replicas % 8}`);
-  const afterJoin = await waitForEvenSpread('a new replica receives its share', rejoinAt, timings.leaseDuration * 5);
+  const afterJoin = await waitForEvenSpread('a new replica receives its share', rejoinAt, timings.leaseDuration * 10);
   event(`spread jobs after replica-${replicas} joined: ${afterJoin.loads} in ${afterJoin.ms?.toFixed(0) ?? '-'} ms`);
   await watch(`graceful handover: ${first} → ${handover.replica} in ${handoverMs.toFixed(0)}ms`, observeMs);
   logRuns();
@@ -330,7 +330,7 @@ try {
   const afterKill = await waitForEvenSpread(
     "the killed replica's jobs move after expiry",
     killAt,
-    timings.leaseDuration * 5,
+    timings.leaseDuration * 10,
   );
   event(`spread jobs after ${second} was killed: ${afterKill.loads} in ${afterKill.ms?.toFixed(0) ?? '-'} ms`);
   await watch(`crash failover: ${second} → ${failover.replica} in ${failoverMs.toFixed(0)}ms`, observeMs);
