@@ -887,56 +887,37 @@ export class LeaderElector {
 
   // ---------------------------------------------------------------- release
 
-  /**
-   * Fast path of the release: one PUT conditional on our last write, when no
-   * newer record has been seen since. True when that settled it (released,
-   * or the Lease is gone); false after a 409 or an error, so the caller
-   * reads the Lease and tries again as client-go does.
-   */
-  private async releaseOwnWrite(deadline: number): Promise<boolean> {
-    const { lock, clock, logger } = this.options;
-    const own = this.lastWrite;
-    if (!own || own.record.holderIdentity !== this.identity || this.observed?.resourceVersion !== own.resourceVersion) {
-      return false;
-    }
-    const timeout = timeoutSignal(clock, Math.max(0, deadline - clock.now()));
-    try {
-      const released = await lock.update(this.releasedRecord(own.record), own.resourceVersion, timeout.signal);
-      this.setObserved(released, clock.now());
-      logger.log(`released lease ${lock.describe()}`);
-      return true;
-    } catch (error) {
-      const failure = asLeaseLockError(error);
-      if (failure.reason === 'not_found') return true;
-      this.events.emit({ type: 'error', operation: 'release', error: failure });
-      // A 409 means the Lease moved on since our write: read it at once. Anything else: pause as the loop does.
-      if (failure.reason === 'conflict') return false;
-      this.failures.log('release', failure, clock.now());
-      timeout.clear();
-      await sleep(clock, Math.min(this.options.retryPeriod / 4, Math.max(0, deadline - clock.now())));
-      return false;
-    } finally {
-      timeout.clear();
-    }
-  }
-
   /** client-go's released record: no holder, a 1 s duration, both times now. */
   private releasedRecord(record: LeaseRecord): LeaseRecord {
     const now = formatMicroTime(this.options.clock.wallNow());
     return { ...record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
   }
 
-  /** client-go's release (after the fast path): if we still hold the Lease, hand it over with holder "" and a 1s duration. */
+  /**
+   * client-go's release: if we still hold the Lease, hand it over with holder
+   * "" and a 1s duration. The first try is one PUT conditional on our last
+   * write when no newer record has been seen since; after a 409 or an error
+   * it reads the Lease first, as client-go always does.
+   */
   private async release(): Promise<void> {
     const { lock, clock, releaseTimeout, logger } = this.options;
     const deadline = clock.now() + releaseTimeout;
-    if (await this.releaseOwnWrite(deadline)) return;
+    const own = this.lastWrite;
+    let known =
+      own && own.record.holderIdentity === this.identity && this.observed?.resourceVersion === own.resourceVersion
+        ? own
+        : null;
     while (clock.now() < deadline) {
       const timeout = timeoutSignal(clock, Math.max(0, deadline - clock.now()));
       try {
-        const current = await lock.get(timeout.signal);
-        this.observe(current);
-        if (current.record.holderIdentity !== this.identity) return;
+        let current = known;
+        known = null;
+        if (current === null) {
+          const read = await lock.get(timeout.signal);
+          this.observe(read);
+          if (read.record.holderIdentity !== this.identity) return;
+          current = read;
+        }
         const released = await lock.update(
           this.releasedRecord(current.record),
           current.resourceVersion,
@@ -951,6 +932,7 @@ export class LeaderElector {
         this.events.emit({ type: 'error', operation: 'release', error: failure });
         if (failure.reason !== 'conflict') this.failures.log('release', failure, clock.now());
         if (clock.now() >= deadline) break;
+        // A 409 means the Lease moved on: read it at once. Anything else: pause first.
         if (failure.reason !== 'conflict') {
           await sleep(clock, Math.min(this.options.retryPeriod / 4, Math.max(0, deadline - clock.now())));
         }
