@@ -1,5 +1,4 @@
 import {
-  KubernetesLeaseLock,
   KubernetesMemberDirectory,
   LeaderElectionGroup,
   MemoryLeaseLock,
@@ -17,7 +16,7 @@ import type {
 import { DEFAULT_ELECTION } from './leader-election.constants.js';
 import { INVALID_SPREAD, NOT_WITH_SPREAD } from './leader-election.messages.js';
 import { fail, validateModuleOptions } from './leader-election-options.validator.js';
-import { electorTiming } from './elector.factory.js';
+import { electorTiming, kubernetesLeaseLock } from './elector.factory.js';
 import { loadKubeConfig } from './kube-config.loader.js';
 
 const MAX_SHARDS = 1000;
@@ -86,13 +85,7 @@ export async function createElectionGroup(
   } else {
     const kubeConfig = await loadKubeConfig(options);
     lockFor = (election) =>
-      new KubernetesLeaseLock({
-        kubeConfig,
-        name: groupLeaseName(options.leaseName, election),
-        namespace,
-        labels: options.leaseLabels,
-        events: options.events ?? true,
-      });
+      kubernetesLeaseLock(options, kubeConfig, groupLeaseName(options.leaseName, election), namespace);
     members = new KubernetesMemberDirectory({ kubeConfig, group: options.leaseName, namespace });
   }
   const group = new LeaderElectionGroup({

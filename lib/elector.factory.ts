@@ -48,6 +48,22 @@ export function electorTiming(
   };
 }
 
+/** The Kubernetes Lease `name` with the module's labels and Events settings. */
+export function kubernetesLeaseLock(
+  options: LeaderElectionModuleOptions,
+  kubeConfig: KubeConfig,
+  name: string,
+  namespace: string,
+): KubernetesLeaseLock {
+  return new KubernetesLeaseLock({
+    kubeConfig,
+    name,
+    namespace,
+    labels: options.leaseLabels,
+    events: options.events ?? true,
+  });
+}
+
 /** Validates the module options and builds the elector over a Kubernetes Lease, or an in-memory one when standalone. */
 export async function createElector(
   options: LeaderElectionModuleOptions,
@@ -64,13 +80,7 @@ export async function createElector(
     lock = new MemoryLeaseLock(options.leaseName, namespace);
   } else {
     kubeConfig = await loadKubeConfig(options);
-    lock = new KubernetesLeaseLock({
-      kubeConfig,
-      name: options.leaseName,
-      namespace,
-      labels: options.leaseLabels,
-      events: options.events ?? true,
-    });
+    lock = kubernetesLeaseLock(options, kubeConfig, options.leaseName, namespace);
   }
   const coordinated = options.coordinated !== undefined && kubeConfig !== null;
   const elector = new LeaderElector({

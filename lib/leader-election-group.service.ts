@@ -79,10 +79,11 @@ export class LeaderElectionGroupService implements OnApplicationBootstrap, Befor
    */
   async forEachLedShard<T>(work: (shard: number, term: LeadershipTerm) => Promise<T> | T): Promise<T[]> {
     const runs: Promise<T>[] = [];
-    for (const shard of this.shards) {
-      const service = this.service(this.electionOfShard(shard));
+    for (const election of this.leading) {
+      const shard = this.shardOf.get(election);
+      const service = this.services.get(election)!;
       const term = service.term;
-      if (!term) continue;
+      if (shard === undefined || !term) continue;
       const run = service[LEADER_WORK].run(() => work(shard, term), true, `shard ${shard}`, 'skip');
       runs.push(Promise.resolve(run) as Promise<T>);
     }
@@ -98,10 +99,5 @@ export class LeaderElectionGroupService implements OnApplicationBootstrap, Befor
   async beforeApplicationShutdown(): Promise<void> {
     await this.group.stop({ drain: (election) => this.service(election).drainLeaderWork() });
     for (const service of this.services.values()) service.close();
-  }
-
-  private electionOfShard(shard: number): string {
-    for (const [election, index] of this.shardOf) if (index === shard) return election;
-    throw new Error(`LeaderElectionGroupService ${this.name}: no shard ${shard}.`);
   }
 }
