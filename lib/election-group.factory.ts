@@ -1,4 +1,5 @@
 import {
+  KubeConnections,
   KubernetesMemberDirectory,
   LeaderElectionGroup,
   MemoryLeaseLock,
@@ -84,9 +85,11 @@ export async function createElectionGroup(
     members = new MemoryMemberDirectory(options.leaseName);
   } else {
     const kubeConfig = await loadKubeConfig(options);
+    // One set of kept connections for all of the replica's group requests.
+    const connections = new KubeConnections(kubeConfig);
     lockFor = (election) =>
-      kubernetesLeaseLock(options, kubeConfig, groupLeaseName(options.leaseName, election), namespace);
-    members = new KubernetesMemberDirectory({ kubeConfig, group: options.leaseName, namespace });
+      kubernetesLeaseLock(options, kubeConfig, groupLeaseName(options.leaseName, election), namespace, connections);
+    members = new KubernetesMemberDirectory({ kubeConfig, group: options.leaseName, namespace, connections });
   }
   const group = new LeaderElectionGroup({
     elections,

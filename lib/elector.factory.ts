@@ -2,6 +2,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
+  type KubeConnections,
   KubernetesLeaseCandidate,
   KubernetesLeaseLock,
   LeaderElector,
@@ -54,9 +55,11 @@ export function kubernetesLeaseLock(
   kubeConfig: KubeConfig,
   name: string,
   namespace: string,
+  connections?: KubeConnections,
 ): KubernetesLeaseLock {
   return new KubernetesLeaseLock({
     kubeConfig,
+    connections,
     name,
     namespace,
     labels: options.leaseLabels,

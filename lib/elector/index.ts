@@ -3,6 +3,7 @@ export * from './clock.js';
 export * from './elector-diagnostics.js';
 export * from './elector-options.js';
 export * from './fencing-token.js';
+export * from './kube-connections.js';
 export * from './kubernetes-lease-candidate.js';
 export * from './kubernetes-lease-lock.js';
 export * from './kubernetes-member-directory.js';

@@ -1,6 +1,7 @@
 import type { KubeConfig, V1beta1LeaseCandidate } from '@kubernetes/client-node';
 import { loadClientNode, requestOptions, statusMessage } from './client-node.js';
 import { sleep, timeoutSignal, type Clock } from './clock.js';
+import { KubeConnections } from './kube-connections.js';
 import type { ElectorLogger } from './elector-options.js';
 
 /** The coordinator's leader-picking strategy (the one Kubernetes defines today). */
@@ -51,8 +52,10 @@ export class KubernetesLeaseCandidate {
   private readonly emulationVersion: string;
   private readonly strategy: CoordinatedLeaseStrategy;
   private readonly reported = new Set<string>();
+  private readonly connections: KubeConnections;
 
   constructor(private readonly options: KubernetesLeaseCandidateOptions) {
+    this.connections = new KubeConnections(options.kubeConfig);
     this.emulationVersion = options.emulationVersion ?? options.binaryVersion;
     this.strategy = options.strategy ?? 'OldestEmulationVersion';
   }
@@ -192,7 +195,7 @@ export class KubernetesLeaseCandidate {
     const timeout = timeoutSignal(this.options.clock, this.options.requestTimeout);
     const signal = AbortSignal.any([timeout.signal, this.controller.signal]);
     try {
-      return await send(this.options.kubeConfig.makeApiClient(CoordinationV1beta1Api), requestOptions(signal));
+      return await send(await this.connections.api(CoordinationV1beta1Api), requestOptions(signal));
     } catch (error) {
       throw Object.assign(error as object, { verb });
     } finally {

@@ -1,5 +1,6 @@
 import type { CoordinationV1Api, CoreV1Event, KubeConfig, V1Lease, V1ObjectMeta } from '@kubernetes/client-node';
 import { loadClientNode, requestOptions, statusMessage, type ClientNode } from './client-node.js';
+import { KubeConnections } from './kube-connections.js';
 import type { LeaseEventAction, LeaseLock, LeaseReadResult, LeaseWatch, LeaseWatchHandlers } from './lease-lock.js';
 import {
   LeaseConflictError,
@@ -34,6 +35,8 @@ export interface KubernetesLeaseLockOptions {
   events?: boolean;
   /** `source.component` and `reportingComponent` of those Events. Default `nestjs-lease-election`. */
   eventComponent?: string;
+  /** Connections shared with other locks of the same KubeConfig. Default: this lock's own. */
+  connections?: KubeConnections;
 }
 
 type Verb = 'get' | 'create' | 'update' | 'delete' | 'watch' | 'read the version of' | 'create an Event for';
@@ -90,6 +93,7 @@ export class KubernetesLeaseLock implements LeaseLock {
   private api: Promise<CoordinationV1Api> | null = null;
   private readonly user: string;
   private readonly kubeConfig: KubeConfig;
+  private readonly connections: KubeConnections;
   private readonly labels: Record<string, string>;
   private readonly eventComponent: string | null;
   private comparable: boolean | null = null;
@@ -100,6 +104,7 @@ export class KubernetesLeaseLock implements LeaseLock {
     this.name = options.name;
     this.namespace = options.namespace;
     this.kubeConfig = options.kubeConfig;
+    this.connections = options.connections ?? new KubeConnections(options.kubeConfig);
     this.labels = { ...(options.labels ?? {}) };
     this.eventComponent = options.events === false ? null : (options.eventComponent ?? 'nestjs-lease-election');
     this.user = options.kubeConfig.getCurrentUser()?.name ?? 'the current kubeconfig user';
@@ -117,7 +122,7 @@ export class KubernetesLeaseLock implements LeaseLock {
     if (this.comparable !== null) return this.comparable;
     const version = await this.call('read the version of', signal, async (options) => {
       const { VersionApi } = await loadClientNode();
-      return this.kubeConfig.makeApiClient(VersionApi).getCode(options);
+      return (await this.connections.api(VersionApi)).getCode(options);
     });
     const major = Number.parseInt(version.major, 10);
     const minor = Number.parseInt(version.minor, 10);
@@ -282,7 +287,7 @@ export class KubernetesLeaseLock implements LeaseLock {
   }
 
   private coordination(): Promise<CoordinationV1Api> {
-    this.api ??= loadClientNode().then(({ CoordinationV1Api }) => this.kubeConfig.makeApiClient(CoordinationV1Api));
+    this.api ??= loadClientNode().then(({ CoordinationV1Api }) => this.connections.api(CoordinationV1Api));
     return this.api;
   }
 
@@ -317,9 +322,10 @@ export class KubernetesLeaseLock implements LeaseLock {
     };
     await this.call('create an Event for', signal, async (options) => {
       const { CoreV1Api } = await loadClientNode();
-      return this.kubeConfig
-        .makeApiClient(CoreV1Api)
-        .createNamespacedEvent({ namespace: this.namespace, body: event }, options);
+      return (await this.connections.api(CoreV1Api)).createNamespacedEvent(
+        { namespace: this.namespace, body: event },
+        options,
+      );
     });
   }
 

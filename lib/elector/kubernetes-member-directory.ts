@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { loadClientNode, statusMessage } from './client-node.js';
+import { KubeConnections } from './kube-connections.js';
 import { KubernetesLeaseLock } from './kubernetes-lease-lock.js';
 import {
   asLeaseLockError,
@@ -22,6 +23,8 @@ export interface KubernetesMemberDirectoryOptions {
   namespace: string;
   /** Pause before following again after the list or watch failed. Default 1000. */
   retryDelay?: number;
+  /** Connections shared with the group's election locks. Default: the directory's own. */
+  connections?: KubeConnections;
 }
 
 /**
@@ -38,7 +41,7 @@ export class KubernetesMemberDirectory implements MemberDirectory {
   private own: { lock: KubernetesLeaseLock; version: string | null } | null = null;
 
   constructor(options: KubernetesMemberDirectoryOptions) {
-    this.options = { retryDelay: 1000, ...options };
+    this.options = { retryDelay: 1000, connections: new KubeConnections(options.kubeConfig), ...options };
     this.selector = `${MEMBER_GROUP_LABEL}=${groupLabelValue(options.group)}`;
   }
 
@@ -86,9 +89,9 @@ export class KubernetesMemberDirectory implements MemberDirectory {
   }
 
   async follow(handlers: MemberDirectoryHandlers, signal: AbortSignal): Promise<void> {
-    const { kubeConfig, namespace, retryDelay } = this.options;
+    const { kubeConfig, namespace, retryDelay, connections } = this.options;
     const { makeInformer, CoordinationV1Api } = await loadClientNode();
-    const api = kubeConfig.makeApiClient(CoordinationV1Api);
+    const api = await connections.api(CoordinationV1Api);
     const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
     const informer = makeInformer<V1Lease>(
       kubeConfig,
@@ -144,9 +147,10 @@ export class KubernetesMemberDirectory implements MemberDirectory {
   }
 
   private lockFor(identity: string): KubernetesLeaseLock {
-    const { kubeConfig, namespace, group } = this.options;
+    const { kubeConfig, namespace, group, connections } = this.options;
     return new KubernetesLeaseLock({
       kubeConfig,
+      connections,
       namespace,
       name: memberLeaseName(group, identity),
       labels: { [MEMBER_GROUP_LABEL]: groupLabelValue(group) },

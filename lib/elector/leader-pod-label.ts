@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadClientNode, requestOptions, statusMessage } from './client-node.js';
 import { timeoutSignal, type Clock } from './clock.js';
+import { KubeConnections } from './kube-connections.js';
 import type { ElectorLogger } from './elector-options.js';
 import type { LeaderElector } from './leader-elector.js';
 
@@ -42,8 +43,10 @@ export class LeaderPodLabel {
   private readonly value: string;
   private chain: Promise<void> = Promise.resolve();
   private readonly reported = new Set<string>();
+  private readonly connections: KubeConnections;
 
   constructor(private readonly options: LeaderPodLabelOptions) {
+    this.connections = new KubeConnections(options.kubeConfig);
     this.value = options.value ?? 'true';
   }
 
@@ -76,9 +79,9 @@ export class LeaderPodLabel {
     try {
       const { CoreV1Api } = await loadClientNode();
       const pods = await this.call('list', (options) =>
-        this.options.kubeConfig
-          .makeApiClient(CoreV1Api)
-          .listNamespacedPod({ namespace, labelSelector: this.selector }, options),
+        this.connections
+          .api(CoreV1Api)
+          .then((api) => api.listNamespacedPod({ namespace, labelSelector: this.selector }, options)),
       );
       others = pods.items.map((pod) => pod.metadata?.name ?? '').filter((name) => name && name !== podName);
     } catch (error) {
@@ -102,9 +105,14 @@ export class LeaderPodLabel {
       await this.call(
         'patch',
         (options) =>
-          this.options.kubeConfig
-            .makeApiClient(CoreV1Api)
-            .patchNamespacedPod({ name: pod, namespace, body: { metadata: { labels: { [key]: value } } } }, options),
+          this.connections
+            .api(CoreV1Api)
+            .then((api) =>
+              api.patchNamespacedPod(
+                { name: pod, namespace, body: { metadata: { labels: { [key]: value } } } },
+                options,
+              ),
+            ),
         { 'Content-Type': PatchStrategy.MergePatch },
       );
     } catch (error) {
