@@ -53,6 +53,12 @@ describe('watch-driven followers on a real kube-apiserver', () => {
       'followers to watch',
     );
     await waitFor(() => followers.every((f) => f.elector.leader === 'w-leader'), 3000, 'followers to see the leader');
+    // The watch can show the leader before a follower's first attempt (GET /version, then the Lease) is done.
+    await waitFor(
+      () => followers.every((f) => f.elector.diagnostics.lastAttemptCompletedAt !== null),
+      3000,
+      'followers to finish their first attempt',
+    );
 
     // Steady state over several lease durations: no GET/PUT from followers, only the leader renews.
     const before = followers.map((f) => f.verbs.length);
