@@ -1,8 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { DEFAULT_ELECTION, getLeaderElectionToken } from '../leader-election.constants.js';
+import type { LeaderElector } from '../elector/index.js';
+import type { LeaderElectionGroupService } from '../leader-election-group.service.js';
+import { DEFAULT_ELECTION, getLeaderElectionGroupToken, getLeaderElectionToken } from '../leader-election.constants.js';
 import type { LeaderElectionService } from '../leader-election.service.js';
+import { evaluateGroupHealth } from './leader-election-group.health-rules.js';
 import {
   evaluateElectorHealth,
   evaluateElectorLiveness,
@@ -10,6 +13,8 @@ import {
   type LeaderElectionHealth,
   type LeaderElectionHealthOptions,
 } from './leader-election.health-rules.js';
+
+type Rule = (elector: LeaderElector, options: LeaderElectionHealthOptions) => LeaderElectionHealth;
 
 /**
  * @nestjs/terminus 12 health indicators for an election. Add it to the
@@ -20,6 +25,9 @@ import {
  * @Get('live') live() { return this.health.check([() => this.election.isAlive('leader-election')]); }
  * @Get('ready') ready() { return this.health.check([() => this.election.isReady('leader-election')]); }
  * ```
+ *
+ * `election` names a single election, or a spreading registration (`spread`):
+ * then one verdict covers all of its elections, down as soon as one is.
  */
 @Injectable()
 export class LeaderElectionHealthIndicator {
@@ -34,7 +42,7 @@ export class LeaderElectionHealthIndicator {
     election: string = DEFAULT_ELECTION,
     options: LeaderElectionHealthOptions = {},
   ): HealthIndicatorResult<Key> {
-    return this.report(key, evaluateElectorLiveness(this.elector(election), options));
+    return this.report(key, this.evaluate(election, evaluateElectorLiveness, options));
   }
 
   /**
@@ -47,7 +55,7 @@ export class LeaderElectionHealthIndicator {
     election: string = DEFAULT_ELECTION,
     options: LeaderElectionHealthOptions = {},
   ): HealthIndicatorResult<Key> {
-    return this.report(key, evaluateElectorReadiness(this.elector(election), options));
+    return this.report(key, this.evaluate(election, evaluateElectorReadiness, options));
   }
 
   /** Liveness and readiness in one check, for a single `/health` endpoint. */
@@ -56,14 +64,37 @@ export class LeaderElectionHealthIndicator {
     election: string = DEFAULT_ELECTION,
     options: LeaderElectionHealthOptions = {},
   ): HealthIndicatorResult<Key> {
-    return this.report(key, evaluateElectorHealth(this.elector(election), options));
+    return this.report(key, this.evaluate(election, evaluateElectorHealth, options));
   }
 
-  private elector(election: string) {
-    return this.moduleRef.get<LeaderElectionService>(getLeaderElectionToken(election), { strict: false }).elector;
+  private evaluate(
+    election: string,
+    rule: Rule,
+    options: LeaderElectionHealthOptions,
+  ): Pick<LeaderElectionHealth, 'healthy' | 'reason'> & { details: object } {
+    const single = this.find<LeaderElectionService>(getLeaderElectionToken(election));
+    if (single) return rule(single.elector, options);
+    const group = this.find<LeaderElectionGroupService>(getLeaderElectionGroupToken(election));
+    if (group) return evaluateGroupHealth(group.group, rule, options);
+    throw new Error(
+      `LeaderElectionHealthIndicator: no election or spreading registration named ${JSON.stringify(election)}. ` +
+        'Pass the `name` given to LeaderElectionModule.forRoot() (omit it for the default one), or a name listed ' +
+        'in its `spread`.',
+    );
   }
 
-  private report<const Key extends string>(key: Key, health: LeaderElectionHealth): HealthIndicatorResult<Key> {
+  private find<T>(token: string | symbol): T | null {
+    try {
+      return this.moduleRef.get<T>(token, { strict: false });
+    } catch {
+      return null;
+    }
+  }
+
+  private report<const Key extends string>(
+    key: Key,
+    health: Pick<LeaderElectionHealth, 'healthy' | 'reason'> & { details: object },
+  ): HealthIndicatorResult<Key> {
     const indicator = this.indicators.check(key);
     return health.healthy
       ? indicator.up({ ...health.details })

@@ -28,7 +28,13 @@ import {
   evaluateElectorLiveness,
   evaluateElectorReadiness,
 } from '../../lib/health/index.js';
-import { LeaderElectionModule, LeaderElectionService, getLeaderElectionToken } from '../../lib/index.js';
+import {
+  LeaderElectionGroupService,
+  LeaderElectionModule,
+  LeaderElectionService,
+  getLeaderElectionGroupToken,
+  getLeaderElectionToken,
+} from '../../lib/index.js';
 import { delegatingLock } from '../support/delegating-lease-lock.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
@@ -515,6 +521,101 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
     // Let shutdown finish: the hung renewal has to answer before the loop can end.
     jest.restoreAllMocks();
     for (const reject of hanging) reject(new LeaseTimeoutError('released by the test'));
+  });
+});
+
+describe('LeaderElectionHealthIndicator for a spreading registration', () => {
+  const open: TestingModule[] = [];
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close()));
+  });
+
+  const group = {
+    standalone: true,
+    logLevel: 'silent' as const,
+    namespace: 'health-ns',
+    leaseName: 'jobs',
+    leaseDuration: 2000,
+    renewDeadline: 1000,
+    retryPeriod: 250,
+  };
+
+  async function compile(registration: unknown): Promise<TestingModule> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [TerminusModule, registration as never],
+      providers: [LeaderElectionHealthIndicator],
+    }).compile();
+    open.push(moduleRef);
+    await moduleRef.init();
+    return moduleRef;
+  }
+
+  async function until(condition: () => boolean): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  it('gives one verdict for all elections of the group, down naming the election that is down', async () => {
+    const moduleRef = await compile(
+      LeaderElectionModule.forRoot({ ...group, name: 'jobs', spread: ['billing', 'reports'] }),
+    );
+    const service = moduleRef.get<LeaderElectionGroupService>(getLeaderElectionGroupToken('jobs'));
+    await until(() => service.leading.length === 2);
+    const indicator = moduleRef.get(LeaderElectionHealthIndicator);
+    expect(indicator.isAlive('jobs', 'jobs')).toEqual({
+      jobs: {
+        status: 'up',
+        identity: service.identity,
+        members: 1,
+        leading: ['billing', 'reports'],
+        elections: { billing: 'up', reports: 'up' },
+      },
+    });
+
+    const reports = service.service('reports').elector;
+    const real = reports.diagnostics;
+    jest
+      .spyOn(reports, 'diagnostics', 'get')
+      .mockReturnValue({ ...real, loopError: 'Error: boom\n    at somewhere' } satisfies ElectorDiagnostics);
+    for (const result of [
+      indicator.isAlive('jobs', 'jobs'),
+      indicator.isReady('jobs', 'jobs'),
+      indicator.isHealthy('jobs', 'jobs'),
+    ]) {
+      expect(result.jobs).toMatchObject({
+        status: 'down',
+        reason: 'election "reports": election loop died: Error: boom',
+        elections: { billing: 'up', reports: 'down: election loop died: Error: boom' },
+      });
+    }
+    // One election of the group on its own: the single-election verdict.
+    expect(indicator.isAlive('billing', 'billing').billing).toMatchObject({ status: 'up', isLeader: true });
+    expect(indicator.isAlive('reports', 'reports').reports.status).toBe('down');
+  });
+
+  it('checks the default registration by default; requireLeadership means leading at least one election', async () => {
+    const moduleRef = await compile(LeaderElectionModule.forRoot({ ...group, spread: ['billing'] }));
+    const service = moduleRef.get(LeaderElectionGroupService);
+    await until(() => service.leading.length === 1);
+    const indicator = moduleRef.get(LeaderElectionHealthIndicator);
+    expect(indicator.isReady('jobs', undefined, { requireLeadership: true }).jobs.status).toBe('up');
+    await service.service('billing').elector.stop();
+    expect(indicator.isReady('jobs', undefined, { requireLeadership: true }).jobs).toMatchObject({
+      status: 'down',
+      reason: "leads none of the group's 1 elections",
+    });
+    expect(indicator.isReady('jobs').jobs.status).toBe('up');
+  });
+
+  it('names the registration it did not find, and what to pass instead', async () => {
+    const moduleRef = await compile(LeaderElectionModule.forRoot({ ...group, name: 'jobs', spread: ['billing'] }));
+    expect(() => moduleRef.get(LeaderElectionHealthIndicator).isAlive('x', 'nope')).toThrow(
+      /no election or spreading registration named "nope"/,
+    );
   });
 });
 
