@@ -42,6 +42,14 @@ export function spreadElections(registration: string, spread: LeaderElectionModu
   return Array.from({ length: shards }, (_, index) => `${prefix}-${index}`);
 }
 
+/** The shard index of each election of a `{ shards }` registration; empty for a list of names. */
+export function shardIndexes(
+  spread: LeaderElectionModuleExtras['spread'],
+  elections: readonly string[],
+): ReadonlyMap<string, number> {
+  return Array.isArray(spread) ? new Map() : new Map(elections.map((election, index) => [election, index]));
+}
+
 /** The Lease of one election of a group: `<leaseName>-<election>`. */
 export function groupLeaseName(leaseName: string, election: string): string {
   return `${leaseName}-${election}`;

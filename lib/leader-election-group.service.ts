@@ -1,6 +1,7 @@
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { GroupElectionState, LeaderElectionGroup, LeadershipTerm } from './elector/index.js';
-import { LEADER_WORK } from './leader-work.js';
+import { ledShards, runOnLedShards } from './led-shards.js';
+import { NO_GROUP_ELECTION } from './leader-election.messages.js';
 import type { LeaderElectionService } from './leader-election.service.js';
 
 /**
@@ -54,20 +55,14 @@ export class LeaderElectionGroupService implements OnApplicationBootstrap, Befor
   service(election: string): LeaderElectionService {
     const service = this.services.get(election);
     if (!service) {
-      throw new Error(
-        `LeaderElectionGroupService ${this.name}: no election ${JSON.stringify(election)}; ` +
-          `its elections are ${this.elections.map((name) => JSON.stringify(name)).join(', ')}.`,
-      );
+      throw new Error(NO_GROUP_ELECTION(`LeaderElectionGroupService ${this.name}`, election, this.elections));
     }
     return service;
   }
 
   /** With `spread: { shards }`: the shard indexes this replica leads now, ascending. */
   get shards(): number[] {
-    return this.leading
-      .map((election) => this.shardOf.get(election))
-      .filter((shard): shard is number => shard !== undefined)
-      .sort((a, b) => a - b);
+    return ledShards(this.leading, this.shardOf);
   }
 
   /**
@@ -78,16 +73,7 @@ export class LeaderElectionGroupService implements OnApplicationBootstrap, Befor
    * the shards it ran.
    */
   async forEachLedShard<T>(work: (shard: number, term: LeadershipTerm) => Promise<T> | T): Promise<T[]> {
-    const runs: Promise<T>[] = [];
-    for (const election of this.leading) {
-      const shard = this.shardOf.get(election);
-      const service = this.services.get(election)!;
-      const term = service.term;
-      if (shard === undefined || !term) continue;
-      const run = service[LEADER_WORK].run(() => work(shard, term), true, `shard ${shard}`, 'skip');
-      runs.push(Promise.resolve(run) as Promise<T>);
-    }
-    return Promise.all(runs);
+    return runOnLedShards(this.leading, this.shardOf, (election) => this.service(election), work);
   }
 
   /** Announces this replica and starts every election (after a short settle, so peers see each other). */

@@ -46,5 +46,10 @@ export const INVALID_SPREAD = (spread: unknown): string =>
   'LeaderElectionModule: `spread` must be a non-empty list of distinct election names (for example ' +
   `['billing', 'reports']) or { shards: n } with a whole n from 1 to 1000, got ${JSON.stringify(spread)}.`;
 
+/** A group was asked for an election it does not have. */
+export const NO_GROUP_ELECTION = (group: string, election: string, elections: readonly string[]): string =>
+  `${group}: no election ${JSON.stringify(election)}; ` +
+  `its elections are ${elections.map((name) => JSON.stringify(name)).join(', ')}.`;
+
 /** An option that needs one Lease per registration was given with `spread`. */
 export const NOT_WITH_SPREAD = (field: string, why: string): string => `cannot be combined with \`spread\`: ${why}`;

@@ -1,5 +1,5 @@
 import { Logger, type InjectionToken, type Provider } from '@nestjs/common';
-import { createElectionGroup, spreadElections } from './election-group.factory.js';
+import { createElectionGroup, shardIndexes, spreadElections } from './election-group.factory.js';
 import { createElector } from './elector.factory.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
 import {
@@ -135,8 +135,7 @@ export function createLeaderElectionGroupProviders(
             new LeaderElectionService(election, elector, options, electionLogger(election), managed),
           );
         }
-        const shardOf = Array.isArray(spread) ? new Map<string, number>() : new Map(elections.map((e, i) => [e, i]));
-        return new LeaderElectionGroupService(registration, group, services, shardOf);
+        return new LeaderElectionGroupService(registration, group, services, shardIndexes(spread, elections));
       },
     },
     ...createElectionCoreProviders(registration, primary),
