@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Injectable, ServiceUnavailableException } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
+import { Injectable, ServiceUnavailableException, type ModuleMetadata } from '@nestjs/common';
 import {
   getLeaderElectionToken,
   InjectLeaderElection,
@@ -17,6 +16,7 @@ import {
   type LeadershipTerm,
 } from '../../lib/index.js';
 import { MemoryLeaseLock } from '../../lib/elector/index.js';
+import { NestApps } from '../support/nest-apps.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
 // Short real-time timings: a MemoryLeaseLock shared by apps in this process is a real election.
@@ -81,18 +81,16 @@ class Work {
 }
 
 describe('leader-only work in Nest', () => {
-  const open: TestingModule[] = [];
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close()));
-  });
+  const apps = new NestApps();
+  afterEach(() => apps.closeAll());
 
   async function app(
     identity: string,
     lock: MemoryLeaseLock | RecordingLeaseLock,
-    providers: unknown[] = [Work],
+    providers: ModuleMetadata['providers'] = [Work],
     extra: Record<string, unknown> = {},
   ) {
-    const moduleRef = await Test.createTestingModule({
+    const moduleRef = await apps.start({
       imports: [
         LeaderElectionModule.forRoot({
           leaseName: lock.name,
@@ -103,10 +101,8 @@ describe('leader-only work in Nest', () => {
           ...extra,
         }),
       ],
-      providers: providers as never[],
-    }).compile();
-    open.push(moduleRef);
-    await moduleRef.init();
+      providers,
+    });
     return { moduleRef, service: moduleRef.get(LeaderElectionService) };
   }
 
@@ -155,9 +151,9 @@ describe('leader-only work in Nest', () => {
         return { billing: this.billing.currentTerm(), reports: this.reports.currentTerm() };
       }
     }
-    const refs: TestingModule[] = [];
+    const refs = [];
     for (const identity of ['x', 'y']) {
-      const moduleRef = await Test.createTestingModule({
+      const moduleRef = await apps.start({
         imports: ['billing', 'reports'].map((name) =>
           LeaderElectionModule.forRoot({
             name,
@@ -168,9 +164,7 @@ describe('leader-only work in Nest', () => {
           }),
         ),
         providers: [TwoElections],
-      }).compile();
-      open.push(moduleRef);
-      await moduleRef.init();
+      });
       refs.push(moduleRef);
     }
     for (const moduleRef of refs) {
@@ -255,18 +249,14 @@ class Consumer {
 }
 
 describe('leader-only lifecycle: awaited async leadership handlers', () => {
-  const open: TestingModule[] = [];
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close()));
-  });
+  const apps = new NestApps();
+  afterEach(() => apps.closeAll());
 
   async function app(identity: string, lock: MemoryLeaseLock | RecordingLeaseLock) {
-    const moduleRef = await Test.createTestingModule({
+    const moduleRef = await apps.start({
       imports: [LeaderElectionModule.forRoot({ leaseName: lock.name, lock, identity, logLevel: 'silent', ...timings })],
       providers: [Consumer],
-    }).compile();
-    open.push(moduleRef);
-    await moduleRef.init();
+    });
     return { moduleRef, service: moduleRef.get(LeaderElectionService), consumer: moduleRef.get(Consumer) };
   }
 
@@ -277,8 +267,7 @@ describe('leader-only lifecycle: awaited async leadership handlers', () => {
     const gate = deferred();
     consumer.stopGate = gate.promise;
     let closed = false;
-    const closing = moduleRef.close().then(() => (closed = true));
-    open.splice(0);
+    const closing = apps.close(moduleRef).then(() => (closed = true));
     await waitUntil(() => consumer.log.includes('stop:begin:shutdown'), 1000, 'the loss handler to start');
     await new Promise((resolve) => setTimeout(resolve, timings.retryPeriod * 3));
     expect(closed).toBe(false);
@@ -301,13 +290,12 @@ describe('leader-only lifecycle: awaited async leadership handlers', () => {
       }
     }
     const lock = new MemoryLeaseLock('drain-in-dispatch');
-    const moduleRef = await Test.createTestingModule({
+    const moduleRef = await apps.compile({
       imports: [
         LeaderElectionModule.forRoot({ leaseName: lock.name, lock, identity: 'd', logLevel: 'silent', ...timings }),
       ],
       providers: [StopOnly],
-    }).compile();
-    open.push(moduleRef);
+    });
     const service = moduleRef.get(LeaderElectionService);
     let stopping: Promise<void> | null = null;
     // Its loss event is queued behind the event being dispatched when stop() is called.
@@ -327,13 +315,12 @@ describe('leader-only lifecycle: awaited async leadership handlers', () => {
     const lock = new MemoryLeaseLock('ordered-handlers');
     const startGate = deferred();
     // Hold the start from the first acquisition on: set before init through the prototype-free instance.
-    const moduleRef = await Test.createTestingModule({
+    const moduleRef = await apps.compile({
       imports: [
         LeaderElectionModule.forRoot({ leaseName: lock.name, lock, identity: 'o', logLevel: 'silent', ...timings }),
       ],
       providers: [Consumer],
-    }).compile();
-    open.push(moduleRef);
+    });
     const consumer = moduleRef.get(Consumer);
     consumer.startGate = startGate.promise;
     await moduleRef.init();
@@ -377,20 +364,12 @@ describe('leader-only lifecycle: awaited async leadership handlers', () => {
 });
 
 describe('bootstrap errors for wiring mistakes', () => {
-  const open: TestingModule[] = [];
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close().catch(() => undefined)));
-  });
+  // These apps fail their bootstrap on purpose and may not close cleanly.
+  const apps = new NestApps({ ignoreCloseErrors: true });
+  afterEach(() => apps.closeAll());
 
-  async function boot(imports: unknown[], providers: unknown[]): Promise<TestingModule> {
-    const moduleRef = await Test.createTestingModule({
-      imports: imports as never[],
-      providers: providers as never[],
-    }).compile();
-    open.push(moduleRef);
-    await moduleRef.init();
-    return moduleRef;
-  }
+  const boot = (imports: ModuleMetadata['imports'], providers: ModuleMetadata['providers']) =>
+    apps.start({ imports, providers });
 
   const standalone = (leaseName: string, name?: string) =>
     LeaderElectionModule.forRoot({ leaseName, standalone: true, logLevel: 'silent', ...(name ? { name } : {}) });

@@ -5,12 +5,12 @@
  */
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Inject, Injectable, Optional } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
+import { Inject, Injectable, Optional, type ModuleMetadata } from '@nestjs/common';
 import { createRequire } from 'node:module';
 import { Registry, register, type Counter, type Gauge } from 'prom-client';
 import { InjectLeaderElection, LeaderElectionModule, LeaderElectionService } from '../../lib/index.js';
 import { getMetricToken, LEADER_ELECTION_METRIC_NAMES } from '../../lib/metrics/leader-election.metrics.js';
+import { NestApps } from '../support/nest-apps.js';
 
 const standalone = { standalone: true, logLevel: 'silent' as const, namespace: 'metrics-ns' };
 
@@ -63,21 +63,14 @@ describe('token names', () => {
 });
 
 describe('LeaderElectionModule metrics providers', () => {
-  const open: TestingModule[] = [];
+  const apps = new NestApps();
   afterEach(async () => {
-    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close()));
+    await apps.closeAll();
     register.clear();
   });
 
-  async function compile(imports: unknown[], providers: unknown[] = [Probe]): Promise<TestingModule> {
-    const moduleRef = await Test.createTestingModule({
-      imports: imports as never[],
-      providers: providers as never[],
-    }).compile();
-    open.push(moduleRef);
-    await moduleRef.init();
-    return moduleRef;
-  }
+  const compile = (imports: ModuleMetadata['imports'], providers: ModuleMetadata['providers'] = [Probe]) =>
+    apps.start({ imports, providers });
 
   it('metrics: { registry }: the injected is_leader gauge reads 1 after leadership, 0 after shutdown', async () => {
     const registry = new Registry();
@@ -101,8 +94,7 @@ describe('LeaderElectionModule metrics providers', () => {
     expect(await eventually(() => valueOf(probe.isLeader, labels), 1)).toBe(1);
     expect(await valueOf(probe.promoted, { lease: 'nest-metrics', namespace: 'metrics-ns' })).toBe(1);
 
-    await moduleRef.close();
-    open.splice(0);
+    await apps.close(moduleRef);
     expect(await valueOf(probe.isLeader, labels)).toBe(0);
     expect(await valueOf(probe.demoted, { lease: 'nest-metrics', namespace: 'metrics-ns', reason: 'shutdown' })).toBe(
       1,

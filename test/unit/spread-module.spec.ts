@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Injectable } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
+import { Injectable, type ModuleMetadata } from '@nestjs/common';
 import {
   InjectLeaderElection,
   InjectLeaderElectionGroup,
@@ -13,6 +12,7 @@ import {
   type LeadershipEvent,
 } from '../../lib/index.js';
 import { MemoryLeaseLock } from '../../lib/elector/index.js';
+import { NestApps } from '../support/nest-apps.js';
 
 const FAST = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
 const standalone = { leaseName: 'jobs', standalone: true, logLevel: 'silent' as const, ...FAST };
@@ -39,17 +39,9 @@ class Jobs {
   }
 }
 
-const open: TestingModule[] = [];
-
-async function start(imports: unknown[], providers: unknown[] = [Jobs]): Promise<TestingModule> {
-  const moduleRef = await Test.createTestingModule({
-    imports: imports as never[],
-    providers: providers as never[],
-  }).compile();
-  open.push(moduleRef);
-  await moduleRef.init();
-  return moduleRef;
-}
+const apps = new NestApps();
+const start = (imports: ModuleMetadata['imports'], providers: ModuleMetadata['providers'] = [Jobs]) =>
+  apps.start({ imports, providers });
 
 async function until(check: () => boolean, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -59,9 +51,7 @@ async function until(check: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-afterEach(async () => {
-  for (const moduleRef of open.splice(0)) await moduleRef.close();
-});
+afterEach(() => apps.closeAll());
 
 describe('LeaderElectionModule.forRoot({ spread })', () => {
   it('registers one election per name, each on its own Lease, gated by @OnlyWhenLeader(name)', async () => {
@@ -107,8 +97,7 @@ describe('LeaderElectionModule.forRoot({ spread })', () => {
     const group = moduleRef.get(LeaderElectionGroupService);
     await until(() => group.leading.length === 2);
     const services = [...group.services.values()];
-    await moduleRef.close();
-    open.splice(open.indexOf(moduleRef), 1);
+    await apps.close(moduleRef);
     expect(services.map((service) => service.elector.state)).toEqual(['stopped', 'stopped']);
     expect(group.leading).toEqual([]);
   });

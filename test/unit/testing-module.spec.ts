@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Controller, Get, Injectable, ServiceUnavailableException, UseGuards } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
+import { Test } from '@nestjs/testing';
 import {
   getLeaderElectionToken,
   InjectLeaderElection,
@@ -20,6 +20,7 @@ import {
   type LeadershipTerm,
 } from '../../lib/index.js';
 import { attachLeaderElection, LeaderElectionTestingModule, TestingLeaderElection } from '../../lib/testing/index.js';
+import { NestApps } from '../support/nest-apps.js';
 
 // The `nestjs-lease-election/testing` entry, used the way an app's own tests would.
 
@@ -72,19 +73,11 @@ class AdminController {
 }
 
 describe('nestjs-lease-election/testing', () => {
-  const modules: TestingModule[] = [];
-  afterEach(async () => {
-    await Promise.all(modules.splice(0).map((moduleRef) => moduleRef.close()));
-  });
-  const compile = async (builder: ReturnType<typeof Test.createTestingModule>) => {
-    const moduleRef = await builder.compile();
-    modules.push(moduleRef);
-    await moduleRef.init();
-    return moduleRef;
-  };
+  const apps = new NestApps();
+  afterEach(() => apps.closeAll());
 
   it('switches between follower and leader at runtime with the production events, terms and gate', async () => {
-    const moduleRef = await compile(
+    const moduleRef = await apps.start(
       Test.createTestingModule({ imports: [LeaderElectionTestingModule.forRoot()], providers: [ReportJob] }),
     );
     const election = moduleRef.get(TestingLeaderElection);
@@ -110,14 +103,13 @@ describe('nestjs-lease-election/testing', () => {
 
     const second = await election.becomeLeader();
     expect(BigInt(second.fencingToken)).toBeGreaterThan(BigInt(first.fencingToken));
-    await moduleRef.close();
-    modules.splice(modules.indexOf(moduleRef), 1);
+    await apps.close(moduleRef);
     expect(second.signal.aborted).toBe(true);
     expect(job.log.slice(-2).sort()).toEqual(['leader null', `lost shutdown ${second.fencingToken}`]);
   });
 
   it('leads from bootstrap with leader: true; LeaderGuard and @InjectLeaderElection see it', async () => {
-    const moduleRef = await compile(
+    const moduleRef = await apps.start(
       Test.createTestingModule({
         imports: [LeaderElectionTestingModule.forRoot({ leader: true, identity: 'pod-a' })],
         controllers: [AdminController],
@@ -148,7 +140,7 @@ describe('nestjs-lease-election/testing', () => {
         return this.billing.currentTerm()?.fencingToken ?? null;
       }
     }
-    const moduleRef = await compile(
+    const moduleRef = await apps.start(
       Test.createTestingModule({
         imports: [
           LeaderElectionTestingModule.forRoot(),
@@ -172,7 +164,7 @@ describe('nestjs-lease-election/testing', () => {
         providers: [ReportJob],
       });
     const plain = { isLeader: false, leader: 'pod-z', identity: 'me', lease: 'default/report', term: null };
-    const withPlain = await compile(real().overrideProvider(LeaderElectionService).useValue(plain));
+    const withPlain = await apps.start(real().overrideProvider(LeaderElectionService).useValue(plain));
     const job = withPlain.get(ReportJob);
     expect(job.report()).toBeUndefined();
     await expect(job.consume()).rejects.toMatchObject({ name: 'NotLeaderError', leader: 'pod-z' });
@@ -181,7 +173,7 @@ describe('nestjs-lease-election/testing', () => {
     expect(job.log).toEqual([]);
 
     const testing = new TestingLeaderElection({ identity: 'pod-t' });
-    const withTesting = await compile(real().overrideProvider(LeaderElectionService).useValue(testing));
+    const withTesting = await apps.start(real().overrideProvider(LeaderElectionService).useValue(testing));
     const other = withTesting.get(ReportJob);
     const term = await testing.becomeLeader();
     expect(other.report()).toBe('done');
@@ -201,13 +193,12 @@ describe('nestjs-lease-election/testing', () => {
   });
 
   it('waitForLeadership resolves on becomeLeader and rejects after shutdown', async () => {
-    const moduleRef = await compile(Test.createTestingModule({ imports: [LeaderElectionTestingModule.forRoot()] }));
+    const moduleRef = await apps.start(Test.createTestingModule({ imports: [LeaderElectionTestingModule.forRoot()] }));
     const election = moduleRef.get(TestingLeaderElection);
     const waiting = election.waitForLeadership();
     const term = await election.becomeLeader();
     await expect(waiting).resolves.toBe(term);
-    await moduleRef.close();
-    modules.splice(modules.indexOf(moduleRef), 1);
+    await apps.close(moduleRef);
     await expect(election.waitForLeadership()).rejects.toThrow(/stopped/);
   });
 });
