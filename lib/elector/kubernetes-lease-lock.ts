@@ -122,7 +122,7 @@ export class KubernetesLeaseLock implements LeaseLock {
     if (this.comparable !== null) return this.comparable;
     const version = await this.call('read the version of', signal, async (options) => {
       const { VersionApi } = await loadClientNode();
-      return (await this.connections.api(VersionApi)).getCode(options);
+      return (await this.connections.api(VersionApi)).getCode({}, options);
     });
     const major = Number.parseInt(version.major, 10);
     const minor = Number.parseInt(version.minor, 10);

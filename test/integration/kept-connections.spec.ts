@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { KubernetesLeaseLock, LeaderElector, type LeaderElectionEvent } from '../../lib/elector/index.js';
+import {
+  KubernetesLeaseLock,
+  LeaderElector,
+  LeaseTimeoutError,
+  type LeaderElectionEvent,
+} from '../../lib/elector/index.js';
 import { kubeConfigFor, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
@@ -9,6 +14,8 @@ const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };
 /** A TCP relay in front of the API server that counts the connections made through it. */
 class CountingRelay {
   connections = 0;
+  /** While true, bytes are swallowed both ways: a partition that keeps connections open. */
+  blackhole = false;
   private readonly open = new Set<Socket>();
   private server: Server | null = null;
 
@@ -21,7 +28,8 @@ class CountingRelay {
         socket.on('close', () => this.open.delete(socket));
         socket.on('error', () => socket.destroy());
       }
-      client.pipe(upstream).pipe(client);
+      client.on('data', (bytes) => this.blackhole || upstream.write(bytes));
+      upstream.on('data', (bytes) => this.blackhole || client.write(bytes));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -98,5 +106,39 @@ describe('requests to a real kube-apiserver over kept connections', () => {
     const read = await lock.get(signal());
     expect(read.resourceVersion).toBe(created.resourceVersion);
     expect(relay.connections).toBe(before + 1);
+  });
+
+  it('every call gives up at its deadline while a kept connection is partitioned', async () => {
+    const target = new URL(kubeConfigFor('admin').getCurrentCluster()!.server);
+    const { kubeConfig } = kubeConfigVia(await relay.start(target));
+    const lock = new KubernetesLeaseLock({ kubeConfig, name: uniqueLeaseName('kept-hang'), namespace: 'default' });
+    const created = await lock.create(
+      { holderIdentity: 'kept-c', leaseDurationSeconds: 2, acquireTime: null, renewTime: null, leaseTransitions: 0 },
+      AbortSignal.timeout(5000),
+    );
+    relay.blackhole = true;
+    const calls: [string, (signal: AbortSignal) => Promise<unknown>][] = [
+      ['get', (signal) => lock.get(signal)],
+      ['update', (signal) => lock.update(created.record, created.resourceVersion, signal)],
+      ['read the version', (signal) => lock.resourceVersionsComparable(signal)],
+      ['record an Event', (signal) => lock.recordEvent('kept-c', 'became leader', signal)],
+    ];
+    const outcomes: Record<string, string> = {};
+    for (const [what, call] of calls) {
+      const started = performance.now();
+      const error = await call(AbortSignal.timeout(300)).then(
+        () => null,
+        (failure: unknown) => failure,
+      );
+      const ms = performance.now() - started;
+      outcomes[what] =
+        error instanceof LeaseTimeoutError && ms < 1300 ? 'timed out' : `${String(error)} after ${ms} ms`;
+    }
+    expect(outcomes).toEqual({
+      get: 'timed out',
+      update: 'timed out',
+      'read the version': 'timed out',
+      'record an Event': 'timed out',
+    });
   });
 });
