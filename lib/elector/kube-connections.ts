@@ -27,10 +27,8 @@ interface TransportContext {
   setDispatcher?(dispatcher: Dispatcher): void;
 }
 
-/** An undici dispatcher as client-node 2.x builds one; `destroy` closes its connections. */
-interface Dispatcher {
-  destroy?(): unknown;
-}
+/** An undici dispatcher as client-node 2.x builds one. */
+type Dispatcher = object;
 
 /** The connection options of an undici `Agent` (kept under its `options` symbol), or null for any other dispatcher. */
 function undiciConnectOptions(dispatcher: Dispatcher): Record<string, unknown> | null {
@@ -77,12 +75,6 @@ export class KubeConnections {
     return new apiClass(
       createConfiguration({ baseServer: new ServerConfiguration(server, {}), authMethods: { default: authenticate } }),
     );
-  }
-
-  /** Closes the kept connections; later requests open new ones. */
-  close(): void {
-    void this.kept?.transport.destroy?.();
-    this.kept = null;
   }
 
   /** 1.x: one keep-alive agent with the fresh one's options, while those stay the same. */
