@@ -37,6 +37,7 @@ import {
 } from '../../lib/index.js';
 import { delegatingLock } from '../support/delegating-lease-lock.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { NestApps } from '../support/nest-apps.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
 const TIMING = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 } as const;
@@ -525,10 +526,10 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
 });
 
 describe('LeaderElectionHealthIndicator for a spreading registration', () => {
-  const open: TestingModule[] = [];
+  const apps = new NestApps();
   afterEach(async () => {
     jest.restoreAllMocks();
-    await Promise.all(open.splice(0).map((moduleRef) => moduleRef.close()));
+    await apps.closeAll();
   });
 
   const group = {
@@ -541,15 +542,8 @@ describe('LeaderElectionHealthIndicator for a spreading registration', () => {
     retryPeriod: 250,
   };
 
-  async function compile(registration: unknown): Promise<TestingModule> {
-    const moduleRef = await Test.createTestingModule({
-      imports: [TerminusModule, registration as never],
-      providers: [LeaderElectionHealthIndicator],
-    }).compile();
-    open.push(moduleRef);
-    await moduleRef.init();
-    return moduleRef;
-  }
+  const compile = (registration: unknown): Promise<TestingModule> =>
+    apps.start({ imports: [TerminusModule, registration as never], providers: [LeaderElectionHealthIndicator] });
 
   async function until(condition: () => boolean): Promise<void> {
     const deadline = Date.now() + 5000;
