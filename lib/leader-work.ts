@@ -35,7 +35,7 @@ export function leaderWorkOf(service: unknown): LeaderWork | undefined {
  * (or overwrite) its terms.
  */
 export class LeaderWork {
-  private readonly admitted = new AsyncLocalStorage<LeadershipTerm>();
+  private readonly admitted = new AsyncLocalStorage<Admission>();
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
@@ -45,13 +45,19 @@ export class LeaderWork {
 
   /** The term that admitted the running call; null outside one. */
   currentTerm(): LeadershipTerm | null {
-    return this.admitted.getStore() ?? null;
+    return this.admitted.getStore()?.term ?? null;
   }
 
   /**
-   * Runs `body` inside the current term and tracks it, or on a follower
-   * returns undefined (a resolved promise when `async`) or throws a
-   * `NotLeaderError` (rejects) with `onFollower: 'throw'`.
+   * Runs `body` under a term and tracks it, or on a follower returns
+   * undefined (a resolved promise when `async`) or throws a `NotLeaderError`
+   * (rejects) with `onFollower: 'throw'`.
+   *
+   * A call nested in a call this gate admitted keeps the outer call's term:
+   * once that term is over it is refused like a follower's, even if this
+   * replica leads again, so stale work never gets a newer term's signal or
+   * fencing token. Outside an admitted call (including work an acquire
+   * handler started) the live term admits it.
    */
   run<T>(
     body: () => T,
@@ -59,19 +65,27 @@ export class LeaderWork {
     label: string,
     onFollower: FollowerCallBehaviour,
   ): T | undefined | Promise<undefined> {
-    const term = this.source.term;
-    if (!term) {
-      if (onFollower === 'skip') this.debug(`${label} skipped: not the leader of ${this.source.lease}`);
+    const outer = this.admitted.getStore();
+    const term = outer?.gated ? outer.term : this.source.term;
+    if (!term || (outer?.gated && !isLive(term, this.source))) {
+      if (onFollower === 'skip') {
+        const why = term ? 'the term that admitted the calling work is over' : 'not the leader';
+        this.debug(`${label} skipped: ${why} of ${this.source.lease}`);
+      }
       return followerCall(this.source, async, onFollower);
     }
-    const result = this.admitted.run(term, body);
+    const result = this.admitted.run({ term, gated: true }, body);
     if (isThenable(result)) this.track(result);
     return result;
   }
 
-  /** Runs `body` with `term` as the current term (work started by an acquire handler). */
+  /**
+   * Runs `body` with `term` as its current term, not as an admitted call:
+   * work an acquire handler starts may outlive the term (a queue worker's
+   * loop), so gated calls inside it are admitted by the live term.
+   */
   runInTerm<T>(term: LeadershipTerm, body: () => T): T {
-    return this.admitted.run(term, body);
+    return this.admitted.run({ term, gated: false }, body);
   }
 
   /** Makes the shutdown drain wait for `work`. */
@@ -101,6 +115,17 @@ export class LeaderWork {
     clearTimeout(timer);
     return outcome === 'drained';
   }
+}
+
+/** The term a running call carries; `gated` when a gate admitted the call, so nested gated calls keep its term. */
+interface Admission {
+  term: LeadershipTerm;
+  gated: boolean;
+}
+
+/** The term is still the source's live one; reading `signal` re-checks its renew deadline. */
+function isLive(term: LeadershipTerm, source: LeadershipSource): boolean {
+  return !term.signal.aborted && source.term === term;
 }
 
 /**

@@ -138,6 +138,94 @@ describe('leader-only work in Nest', () => {
     expect(work.sync()).toBe(second);
   }, 10_000);
 
+  it('a gated call nested in a call admitted by an ended term is refused, even after this replica leads again', async () => {
+    // Issue 25, item 1: the inner call used to be admitted by the live (later) term, with its signal and token.
+    @Injectable()
+    class NestedWork {
+      release = deferred();
+      persisted: (LeadershipTerm | null)[] = [];
+      outcome: unknown = 'not run';
+
+      constructor(readonly election: LeaderElectionService) {}
+
+      @OnlyWhenLeader()
+      async job(): Promise<void> {
+        this.persisted.push(await this.persist());
+        await this.release.promise;
+        this.persisted.push(await this.persist());
+        this.outcome = await this.persistStrict().catch((error: unknown) => error);
+      }
+
+      @OnlyWhenLeader()
+      async persist(): Promise<LeadershipTerm | null> {
+        return this.election.currentTerm();
+      }
+
+      @OnlyWhenLeader({ onFollower: 'throw' })
+      async persistStrict(): Promise<LeadershipTerm | null> {
+        return this.election.currentTerm();
+      }
+    }
+    const lock = new MemoryLeaseLock('nested-term');
+    const { moduleRef, service } = await app('a', lock, [NestedWork]);
+    const first = await service.waitForLeadership();
+    const work = moduleRef.get(NestedWork);
+    const running = work.job();
+    await waitUntil(() => work.persisted.length === 1, 1000, 'the first nested call');
+    steal(lock);
+    await waitUntil(() => first.signal.aborted, 2000, 'the stolen term to end');
+    const second = await service.waitForLeadership(AbortSignal.timeout(3000));
+    expect(second).not.toBe(first);
+    work.release.resolve();
+    await running;
+    // Inside term 1 the nested call ran under term 1; after it ended, skipped (undefined) and thrown, never term 2.
+    expect(work.persisted).toEqual([first, undefined]);
+    expect(work.outcome).toBeInstanceOf(NotLeaderError);
+    // A fresh call is admitted by the live term, and its nested calls share it.
+    expect(await work.persist()).toBe(second);
+  }, 10_000);
+
+  it('gated calls inside work an acquire handler started are admitted by the live term, as each job of a worker loop', async () => {
+    @Injectable()
+    class WorkerLoop {
+      jobs: (LeadershipTerm | null)[] = [];
+      next = deferred();
+      stop = false;
+
+      constructor(readonly election: LeaderElectionService) {}
+
+      @OnLeadershipAcquired()
+      onAcquired(): void {
+        if (this.jobs.length > 0) return;
+        void (async () => {
+          while (!this.stop) {
+            await this.next.promise;
+            this.next = deferred();
+            this.jobs.push((await this.process()) ?? null);
+          }
+        })();
+      }
+
+      @OnlyWhenLeader()
+      async process(): Promise<LeadershipTerm | null> {
+        return this.election.currentTerm();
+      }
+    }
+    const lock = new MemoryLeaseLock('worker-loop-term');
+    const { moduleRef, service } = await app('a', lock, [WorkerLoop]);
+    const first = await service.waitForLeadership();
+    const loop = moduleRef.get(WorkerLoop);
+    loop.next.resolve();
+    await waitUntil(() => loop.jobs.length === 1, 1000, 'the first job');
+    steal(lock);
+    await waitUntil(() => first.signal.aborted, 2000, 'the stolen term to end');
+    const second = await service.waitForLeadership(AbortSignal.timeout(3000));
+    loop.stop = true;
+    loop.next.resolve();
+    await waitUntil(() => loop.jobs.length === 2, 1000, 'the second job');
+    expect(loop.jobs).toEqual([first, second]);
+  }, 10_000);
+
   it('two apps in one process and two elections in one app each have their own term context', async () => {
     @Injectable()
     class TwoElections {
