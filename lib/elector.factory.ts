@@ -71,6 +71,7 @@ export function kubernetesLeaseLock(
 export async function createElector(
   options: LeaderElectionModuleOptions,
   logger: ElectorLogger,
+  handoverDrain?: () => Promise<void>,
 ): Promise<ElectorSetup> {
   validateModuleOptions(options);
   const namespace = resolveNamespace(options.namespace);
@@ -92,6 +93,7 @@ export async function createElector(
     coordinated,
     ...electorTiming(options),
     logger,
+    handoverDrain,
   });
   let prepare = () => Promise.resolve();
   const settled: (() => Promise<void>)[] = [];

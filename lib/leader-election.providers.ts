@@ -1,6 +1,7 @@
-import { Logger, type InjectionToken, type Provider } from '@nestjs/common';
+import { Injectable, Logger, Module, type InjectionToken, type Provider } from '@nestjs/common';
 import { createElectionGroup, shardIndexes, spreadElections } from './election-group.factory.js';
 import { createElector } from './elector.factory.js';
+import { leaderPodScopeKey } from './elector/index.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
 import {
   DEFAULT_ELECTION,
@@ -14,6 +15,7 @@ import { LeaderElectionGroupService } from './leader-election-group.service.js';
 import type { LeaderElectionModuleExtras } from './interfaces/leader-election-module-options.interface.js';
 import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition.js';
 import { LeaderElectionService } from './leader-election.service.js';
+import { leaderPodLabelConflict } from './leader-election-options.validator.js';
 import { LeadershipEventsExplorer } from './leadership-events.explorer.js';
 import { LeadershipMetadataAccessor } from './leadership-metadata.accessor.js';
 import { levelled } from './levelled-logger.js';
@@ -29,6 +31,32 @@ export interface ElectionProviders {
 export function loggerContextOf(election: string): string {
   return election === DEFAULT_ELECTION ? 'LeaderElection' : `LeaderElection:${election}`;
 }
+
+/**
+ * The leader Pod label keys taken by the registrations of one Nest app. Two
+ * elections of one app label the same Pod, so with one key each would strip
+ * the other's label. One instance per app (see {@link LeaderPodLabelKeysModule}),
+ * never per process: two apps in one process are independent.
+ */
+@Injectable()
+export class LeaderPodLabelKeys {
+  private readonly taken = new Map<string, { election: string; key: string }>();
+
+  /** Takes `options.leaderPodLabel.key` for `election`; throws when another registration of this app has it. */
+  take(election: string, options: LeaderElectionModuleOptions): void {
+    const key = options?.leaderPodLabel?.key;
+    if (typeof key !== 'string') return;
+    // The scope label is derived from the key: two keys that map to one scope label clash too.
+    const scope = leaderPodScopeKey(key);
+    const holder = this.taken.get(scope);
+    if (holder && holder.election !== election) leaderPodLabelConflict(holder, { election, key });
+    this.taken.set(scope, { election, key });
+  }
+}
+
+/** Imported by every registration: a static module, so Nest makes one {@link LeaderPodLabelKeys} per app. */
+@Module({ providers: [LeaderPodLabelKeys], exports: [LeaderPodLabelKeys] })
+export class LeaderPodLabelKeysModule {}
 
 /**
  * The providers every registration has, whatever makes its service: the
@@ -67,16 +95,26 @@ export function createLeaderElectionProviders(
     },
     {
       provide: primary,
-      inject: [LEADER_ELECTION_MODULE_OPTIONS, ELECTION_LOGGER],
-      useFactory: async (options: LeaderElectionModuleOptions, logger: ReturnType<typeof levelled>) => {
-        const { elector, standalone, prepare, settle } = await createElector(options, logger);
+      inject: [LEADER_ELECTION_MODULE_OPTIONS, ELECTION_LOGGER, LeaderPodLabelKeys],
+      useFactory: async (
+        options: LeaderElectionModuleOptions,
+        logger: ReturnType<typeof levelled>,
+        labelKeys: LeaderPodLabelKeys,
+      ) => {
+        // A coordinated preemption drains the service's leader-only work before the Lease is released.
+        let service: LeaderElectionService | null = null;
+        const drain = () => service?.drainLeaderWork() ?? Promise.resolve();
+        const { elector, standalone, prepare, settle } = await createElector(options, logger, drain);
+        // Validated by now, and nothing has started yet (electors start at application bootstrap).
+        labelKeys.take(election, options);
         if (standalone) {
           logger.warn(
             `standalone mode: lease "${options.leaseName}" is in memory and this replica always leads. ` +
               'Never use it with more than one replica.',
           );
         }
-        return new LeaderElectionService(election, elector, options, logger, { prepare, settle });
+        service = new LeaderElectionService(election, elector, options, logger, { prepare, settle });
+        return service;
       },
     },
     ...createElectionCoreProviders(election, primary),

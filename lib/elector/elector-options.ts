@@ -48,8 +48,12 @@ export interface LeaderElectorOptions {
    */
   candidacy?: Candidacy | null;
   /**
-   * Runs after a term ends by handover and before the Lease is released to
-   * the preferred candidate; the Lease is renewed meanwhile. Default none.
+   * Waits for the leader work of a term that ends by handover (a spreading
+   * group) or by coordinated preemption, before the Lease is released to the
+   * preferred candidate. During a handover the Lease is renewed meanwhile;
+   * during a preemption it is not (the coordinator asked us to let go), so a
+   * drain that outlasts the renew deadline lets the Lease lapse instead.
+   * Default none: released at once.
    */
   handoverDrain?: (() => Promise<void>) | null;
   /** Upper bound of one API call; less than renewDeadline. Default renewDeadline / 2. */

@@ -75,7 +75,12 @@ export class LeaderElector {
   private lastRenewSentAt = Number.NEGATIVE_INFINITY;
   private lastWrite: LeaseSnapshot | null = null;
   private deadlineTimer: TimerHandle | null = null;
-  private holdForDrain = false;
+  /**
+   * Set while a drain keeps the Lease renewed after its term ended. Each
+   * handover (and the stop) owns its own hold, so a drain that outlived its
+   * hold cannot end a later one.
+   */
+  private hold: object | null = null;
   private renewAttemptedSinceSuccess = false;
   private nextAttemptAt = 0;
   private activity: LoopActivity = { phase: 'idle', since: 0, wakeAt: null };
@@ -278,15 +283,15 @@ export class LeaderElector {
     this.stopRequested = true;
     this.stopController.abort();
     this.stateValue = 'stopping';
-    // A handover already draining keeps the Lease renewed through the stop's own drain too.
-    this.holdForDrain = (this.live !== null || this.holdForDrain) && options.drain !== undefined;
+    // A handover already draining keeps the Lease renewed through the stop's own drain too; the stop owns it now.
+    this.hold = (this.live !== null || this.hold !== null) && options.drain !== undefined ? {} : null;
     this.endTerm('shutdown');
     try {
       if (options.drain) await options.drain();
     } catch (error) {
       this.options.logger.warn(`drain before release failed: ${(error as Error)?.message ?? String(error)}`);
     } finally {
-      this.holdForDrain = false;
+      this.hold = null;
       this.haltController.abort();
       this.wake();
     }
@@ -358,13 +363,13 @@ export class LeaderElector {
   /** Renews every retryPeriod until the term ends (or, while draining, until the drain is over). */
   private async renewWhileLeading(): Promise<void> {
     const { clock, retryPeriod, renewDeadline, lock, logger } = this.options;
-    while (this.live !== null || this.holdForDrain) {
+    while (this.live !== null || this.hold !== null) {
       this.setActivity('sleep', clock.now() + retryPeriod);
       await sleep(clock, retryPeriod, this.wakeController.signal);
       this.setActivity('idle', null);
-      if (this.stopRequested && !this.holdForDrain) return;
+      if (this.stopRequested && this.hold === null) return;
       this.checkRenewDeadline();
-      if (this.live === null && !this.holdForDrain) return;
+      if (this.live === null && this.hold === null) return;
       this.renewAttemptedSinceSuccess = true;
       const renewed = await this.attempt('renew');
       this.checkRenewDeadline();
@@ -375,22 +380,18 @@ export class LeaderElector {
       }
       const preferred = this.preferredOther();
       if (preferred !== null && this.live !== null) {
-        logger.log(`the coordinator prefers ${preferred} as holder of ${lock.describe()}; handing over`);
-        this.endTerm('preempted');
-        this.holdForDrain = false;
-        // Without a holder the coordinator hands the Lease to the preferred candidate at once, not after expiry.
-        await this.release();
+        await this.yieldToPreferred(preferred);
         return;
       }
       const holder = this.observed?.record.holderIdentity ?? '';
       if (holder !== '' && holder !== this.identity && this.observedValid()) {
         logger.warn(`lease ${lock.describe()} is now held by ${holder}; stepping down`);
         this.endTerm('stolen');
-        this.holdForDrain = false;
+        this.dropHold();
         return;
       }
       if (clock.now() >= this.lastRenewSentAt + renewDeadline) {
-        this.holdForDrain = false;
+        this.dropHold();
         return;
       }
     }
@@ -406,17 +407,69 @@ export class LeaderElector {
     this.endTerm('handed-over');
     this.releaseAfterHandover = true;
     if (!handoverDrain) return;
-    this.holdForDrain = true;
-    void Promise.resolve()
-      .then(handoverDrain)
+    const hold = {};
+    this.hold = hold;
+    void this.runDrain(handoverDrain, 'handover').finally(() => {
+      // Only its own hold: a stop or a later handover may own the current one.
+      if (this.hold === hold) this.hold = null;
+      this.wake();
+    });
+  }
+
+  /**
+   * The hold ended before its drain did (the Lease was taken, or renewals
+   * missed the deadline): the work may still run, so the Lease is left to
+   * lapse rather than released to the next holder.
+   */
+  private dropHold(): void {
+    if (this.hold === null) return;
+    this.hold = null;
+    if (this.releaseAfterHandover) {
+      this.releaseAfterHandover = false;
+      this.options.logger.warn(
+        `lost the hold on ${this.options.lock.describe()} while its work drained; letting it lapse instead of releasing`,
+      );
+    }
+  }
+
+  /**
+   * Coordinated preemption (client-go neither renews nor releases once
+   * `preferredHolder` names another): the term ends so its signal aborts,
+   * the work drains within what remains of the renew deadline, and only then
+   * is the Lease released; a drain that outlasts it lets the Lease lapse.
+   */
+  private async yieldToPreferred(preferred: string): Promise<void> {
+    const { clock, lock, logger, renewDeadline, handoverDrain } = this.options;
+    logger.log(`the coordinator prefers ${preferred} as holder of ${lock.describe()}; handing over`);
+    this.endTerm('preempted');
+    this.dropHold();
+    if (handoverDrain) {
+      const deadline = this.lastRenewSentAt + renewDeadline;
+      const gaveUp = new AbortController();
+      const drained = await Promise.race([
+        this.runDrain(handoverDrain, 'preemption').then(() => true),
+        sleep(clock, Math.max(0, deadline - clock.now()), gaveUp.signal).then(() => false),
+      ]);
+      gaveUp.abort();
+      if (!drained || clock.now() >= deadline) {
+        logger.warn(
+          `leader work of ${lock.describe()} was still draining at the renew deadline; letting the Lease lapse ` +
+            'instead of releasing it',
+        );
+        return;
+      }
+    }
+    // Without a holder the coordinator hands the Lease to the preferred candidate at once, not after expiry.
+    await this.release();
+  }
+
+  /** Runs a drain; a failure is logged, never thrown. */
+  private runDrain(drain: () => Promise<void>, what: string): Promise<void> {
+    return Promise.resolve()
+      .then(drain)
       .catch((error: unknown) =>
-        logger.warn(`drain before handover failed: ${(error as Error)?.message ?? String(error)}`),
-      )
-      .finally(() => {
-        // A stop that began meanwhile owns the hold now: its drain ends it.
-        if (!this.stopRequested) this.holdForDrain = false;
-        this.wake();
-      });
+        this.options.logger.warn(`drain before ${what} failed: ${(error as Error)?.message ?? String(error)}`),
+      );
   }
 
   /**
@@ -511,7 +564,7 @@ export class LeaderElector {
 
   private onWatchedChange(snapshot: LeaseReadResult | null): void {
     // A leader renews on its own schedule; only candidates act on watched changes.
-    if (this.live !== null || this.holdForDrain || this.stopRequested) return;
+    if (this.live !== null || this.hold !== null || this.stopRequested) return;
     if (snapshot) this.observe(snapshot);
     // A release just watched is as good as a fresh GET: the PUT is conditional on its resourceVersion.
     this.watchedRelease = snapshot && snapshot.record.holderIdentity === '' ? snapshot : null;
@@ -549,7 +602,7 @@ export class LeaderElector {
   private async tryAcquireOrRenew(operation: ElectorOperation): Promise<boolean> {
     const { lock, clock } = this.options;
     const started = clock.now();
-    const leading = this.live !== null || this.holdForDrain;
+    const leading = this.live !== null || this.hold !== null;
 
     if (leading && this.observed && this.observedValid() && this.preferredOther() === null) {
       const record: LeaseRecord = {
@@ -724,7 +777,7 @@ export class LeaderElector {
     this.failures.succeeded();
     this.lastWrite = written;
     this.setObserved(written, clock.now());
-    const stillLeading = this.live !== null || this.holdForDrain;
+    const stillLeading = this.live !== null || this.hold !== null;
     if (stillLeading || operation === 'acquire') {
       this.lastRenewSentAt = sentAt;
       this.renewAttemptedSinceSuccess = false;

@@ -24,7 +24,7 @@ function pair() {
   const clock = new FakeClock();
   const lock = new MemoryLeaseLock('handover', 'default', { watchable: true });
   const state = { preferred: 'a', handOver: false };
-  let finishDrain: (() => void) | null = null;
+  const finishers: Array<() => void> = [];
   const drains: string[] = [];
   const ends: Array<{ identity: string; reason: TermEndReason; at: number }> = [];
   const make = (identity: string) => {
@@ -37,7 +37,7 @@ function pair() {
       candidacy: advice(identity, state),
       handoverDrain: () => {
         drains.push(identity);
-        return new Promise<void>((resolve) => (finishDrain = resolve));
+        return new Promise<void>((resolve) => finishers.push(resolve));
       },
       ...TIMING,
     });
@@ -48,7 +48,7 @@ function pair() {
   };
   const a = make('a');
   const b = make('b');
-  return { clock, lock, state, a, b, drains, ends, finishDrain: () => finishDrain?.() };
+  return { clock, lock, state, a, b, drains, ends, finishers, finishDrain: () => finishers.at(-1)?.() };
 }
 
 describe('LeaderElector with candidacy advice', () => {
@@ -109,5 +109,31 @@ describe('LeaderElector with candidacy advice', () => {
     stopDrained();
     await clock.advanceUntil(() => b.isLeader, 1000);
     await Promise.all([stopping, b.stop(), clock.advance(3000)]);
+  });
+
+  it("an earlier handover's drain that outlived its hold does not end a later handover's hold", async () => {
+    // Issue 25, item 3: the hold was one shared flag, so drain 1 finishing released the Lease under drain 2.
+    const { clock, lock, state, a, b, ends, finishers } = pair();
+    const holder = () => (lock.peek() as { holderIdentity: string }).holderIdentity;
+    state.preferred = 'b';
+    a.start();
+    await clock.advanceUntil(() => a.isLeader, 1000);
+    state.handOver = true;
+    await clock.advanceUntil(() => finishers.length === 1, 1000);
+    // Handover 1 drains; the Lease is taken meanwhile, so its hold ends with drain 1 still running.
+    const now = clock.wallNow().toISOString().replace('Z', '000Z');
+    lock.overwrite({ ...(lock.peek() as object), holderIdentity: 'thief', renewTime: now, leaseDurationSeconds: 1 });
+    // The thief's claim lapses; a leads again and starts handover 2, to b, which is up now.
+    await clock.advanceUntil(() => finishers.length === 2, 5000);
+    b.start();
+    expect(ends.map((end) => end.reason)).toEqual(['handed-over', 'handed-over']);
+    finishers[0]!();
+    for (let t = 0; t < 3 * TIMING.leaseDuration; t += 10) {
+      await clock.advance(10);
+      expect(holder()).toBe('a');
+    }
+    finishers[1]!();
+    await clock.advanceUntil(() => b.isLeader, 1000);
+    await Promise.all([a.stop(), b.stop(), clock.advance(3000)]);
   });
 });

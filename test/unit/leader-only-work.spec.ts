@@ -185,6 +185,22 @@ describe('leader-only work in Nest', () => {
     expect(await work.persist()).toBe(second);
   }, 10_000);
 
+  it("a single registration's elector drains its leader-only calls before a preemption's release", async () => {
+    // Issue 25, item 2: single registrations passed no drain to the elector, so a preemption released at once.
+    const lock = new MemoryLeaseLock('preemption-drain');
+    const { moduleRef, service } = await app('a', lock);
+    await service.waitForLeadership();
+    const work = moduleRef.get(Work);
+    const running = work.long();
+    let drained = false;
+    const draining = service.elector.options.handoverDrain!().then(() => (drained = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(drained).toBe(false);
+    work.release.resolve();
+    await Promise.all([running, draining]);
+    expect(drained).toBe(true);
+  });
+
   it('gated calls inside work an acquire handler started are admitted by the live term, as each job of a worker loop', async () => {
     @Injectable()
     class WorkerLoop {
