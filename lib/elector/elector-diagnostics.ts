@@ -78,6 +78,41 @@ export interface ElectorDiagnostics {
 const ERROR_LOG_REPEAT_MS = 60_000;
 
 /**
+ * Failures that do not heal by waiting: RBAC, a missing namespace, an object
+ * the API server rejects, a bad client configuration. The elector's back-off,
+ * the health rules and a spreading group's withdrawal all use this one set.
+ */
+export const CONFIGURATION_ERROR_REASONS: ReadonlySet<LeaseLockError['reason']> = new Set([
+  'forbidden',
+  'not_found',
+  'invalid',
+  'other',
+]);
+
+/** Whether `reason` is one of {@link CONFIGURATION_ERROR_REASONS}. */
+export function isConfigurationError(reason: LeaseLockError['reason'] | null | undefined): boolean {
+  return reason !== null && reason !== undefined && CONFIGURATION_ERROR_REASONS.has(reason);
+}
+
+/**
+ * The streak of a configuration error that has lasted longer than
+ * `leaseDuration` with no answer in between, else null. A restarting API
+ * server answers 403 for a few seconds; only a streak this long means the
+ * configuration is wrong (readiness goes down, a group member withdraws).
+ */
+export function persistentConfigurationError(
+  diagnostics: ElectorDiagnostics,
+  now: number,
+  leaseDuration: number,
+): ErrorStreak | null {
+  const campaigning = diagnostics.state === 'candidate' || diagnostics.state === 'leader';
+  const streak = diagnostics.errorStreak;
+  return campaigning && streak && isConfigurationError(streak.reason) && now - streak.since > leaseDuration
+    ? streak
+    : null;
+}
+
+/**
  * The elector's memory of failures: the streak that drives backoff and
  * health, and log throttling so a persistent error is logged once a minute
  * and a malformed record once per kind of problem.

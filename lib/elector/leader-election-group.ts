@@ -7,13 +7,14 @@ import {
   type ElectorLogger,
   type LeaderElectorOptions,
 } from './elector-options.js';
+import { persistentConfigurationError } from './elector-diagnostics.js';
 import { LeaderElector, type StopOptions } from './leader-elector.js';
+import { asLeaseLockError, type LeaseLockError } from './lease-lock.errors.js';
 import { positiveMillis } from './option-checks.js';
 import type { LeaseLock } from './lease-lock.js';
 import type { MemberDirectory, MemberRecord } from './member-directory.js';
 import { rendezvousOrder, spreadEvenly } from './rendezvous.js';
 
-const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found']);
 /** Handovers of one election to one replica that it did not take, before that replica is passed over. */
 const DECLINED_HANDOVERS = 2;
 
@@ -56,6 +57,13 @@ export interface LeaderElectionGroupOptions extends Pick<
   handoverBackoff?: number;
 }
 
+/** A failed call on the member records (counted in the errors metric under the group). */
+export interface MemberErrorEvent {
+  type: 'member-error';
+  operation: 'announce' | 'withdraw' | 'evict';
+  error: LeaseLockError;
+}
+
 /** One election of a group, as this replica sees it. */
 export interface GroupElectionState {
   election: string;
@@ -72,6 +80,8 @@ interface Sighting {
   seenAt: number;
   /** When it became live after being absent. */
   liveSince: number;
+  /** When we first saw it say its electors run, or null while they have not started. */
+  readySince: number | null;
 }
 
 /**
@@ -113,7 +123,14 @@ export class LeaderElectionGroup {
   private started = false;
   private stopping: Promise<void> | null = null;
   private announcing: Promise<void> | null = null;
+  /** The announce in flight, if any: a stop waits for it before withdrawing, so it cannot re-create the record. */
+  private announcement: Promise<void> | null = null;
   private announceFailing = false;
+  /** Our electors have started: the record says so, and only then are elections handed to us. */
+  private ready = false;
+  /** Evictions denied (RBAC): when the next may be tried, and the pause after another denial. */
+  private evictions = { notBefore: 0, pause: 0 };
+  private readonly listeners = new Set<(event: MemberErrorEvent) => void>();
   private placement: { key: string; orders: Map<string, string[]> } | null = null;
   /** Set while our own elections keep failing: we withdraw so that others are preferred. */
   private unreadySince: number | null = null;
@@ -204,6 +221,15 @@ export class LeaderElectionGroup {
     await sleep(this.clock, this.memberSettle, signal);
     if (signal.aborted) return;
     for (const elector of this.electors.values()) elector.start();
+    // Say at once that our electors run, so the others may hand elections to us.
+    this.ready = true;
+    await this.announce();
+  }
+
+  /** Failed calls on the member records; returns the function that unsubscribes. */
+  subscribe(listener: (event: MemberErrorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /**
@@ -249,11 +275,15 @@ export class LeaderElectionGroup {
 
   private async doStop(options: { drain?: (election: string) => Promise<void> }): Promise<void> {
     this.leaving = true;
+    // Aborts an announce in flight; it is awaited, so a late answer cannot re-create the record after the withdrawal.
     this.stopController.abort();
     const withdrawn = timeoutSignal(this.clock, this.requestTimeout);
-    const withdraw = this.options.members.withdraw(this.identity, withdrawn.signal).catch((error: unknown) => {
-      this.logger.warn(`could not withdraw member ${this.identity}: ${(error as Error)?.message ?? String(error)}`);
-    });
+    const withdraw = Promise.resolve(this.announcement)
+      .then(() => this.options.members.withdraw(this.identity, withdrawn.signal))
+      .catch((error: unknown) => {
+        this.emit('withdraw', error);
+        this.logger.warn(`could not withdraw member ${this.identity}: ${(error as Error)?.message ?? String(error)}`);
+      });
     await Promise.all([
       withdraw.finally(() => withdrawn.clear()),
       ...[...this.electors].map(([election, elector]) => {
@@ -288,9 +318,9 @@ export class LeaderElectionGroup {
     const preferred = this.orderFor(election)[0];
     if (preferred === undefined || preferred === this.identity) return null;
     const now = this.clock.now();
-    // A newcomer waits memberSettle before its electors start: give it that and a retry period more.
+    // Only to a member whose electors run (its record says so), and a retry period after, so its watch is open.
     const sighting = this.sightings.get(preferred);
-    if (!sighting || now - sighting.liveSince < this.memberSettle + this.retryPeriod) return null;
+    if (!sighting || sighting.readySince === null || now - sighting.readySince < this.retryPeriod) return null;
     const declinedAt = this.declined.get(preferred);
     if (declinedAt !== undefined && now - declinedAt < this.handoverBackoff) return null;
     // Leading again what we handed to the same replica means it did not take it. Twice in a row: stop offering
@@ -325,7 +355,11 @@ export class LeaderElectionGroup {
     const age =
       previous === undefined && record.renewedAt ? this.clock.wallNow().getTime() - record.renewedAt.getTime() : 0;
     const seenAt = age > record.durationMs ? now - record.durationMs : now;
-    this.sightings.set(record.identity, { record, seenAt, liveSince: wasLive ? previous.liveSince : now });
+    const liveSince = wasLive ? previous.liveSince : now;
+    // Directories that do not say (custom ones) count a member as ready once it has been live for memberSettle.
+    const ready = record.ready ?? now - liveSince >= this.memberSettle;
+    const readySince = !ready ? null : wasLive && previous.readySince !== null ? previous.readySince : now;
+    this.sightings.set(record.identity, { record, seenAt, liveSince, readySince });
     this.following = true;
   }
 
@@ -345,10 +379,11 @@ export class LeaderElectionGroup {
   }
 
   /**
-   * A replica whose elections failed with a configuration error (RBAC, a
-   * missing namespace) within the last leaseDuration withdraws, so the
-   * others stop handing elections to it; it offers itself again after
-   * `handoverBackoff`.
+   * A replica whose election has failed with a configuration error (RBAC, a
+   * missing namespace) for longer than leaseDuration, with no answer in
+   * between, withdraws, so the others stop handing elections to it; it
+   * offers itself again after `handoverBackoff`. The same rule as readiness:
+   * a restarting API server's brief 403s do not count.
    * Returns whether it should announce now.
    */
   private async checkReadiness(): Promise<boolean> {
@@ -360,15 +395,13 @@ export class LeaderElectionGroup {
       return true;
     }
     const failing = [...this.electors]
-      .map(([election, elector]) => ({ election, error: elector.diagnostics.lastError }))
-      .find(
-        ({ error }) => error !== null && CONFIG_ERROR_REASONS.has(error.reason) && now - error.at < this.leaseDuration,
-      );
+      .map(([election, elector]) => ({ election, diagnostics: elector.diagnostics }))
+      .find(({ diagnostics }) => persistentConfigurationError(diagnostics, now, this.leaseDuration) !== null);
     if (!failing) return true;
     this.unreadySince = now;
     this.logger.warn(
-      `election ${failing.election} fails here (${failing.error!.message}); withdrawing this member so the other ` +
-        'replicas keep leading its elections',
+      `election ${failing.election} fails here (${failing.diagnostics.lastError?.message}); withdrawing this member ` +
+        'so the other replicas keep leading its elections',
     );
     const timeout = timeoutSignal(this.clock, this.requestTimeout);
     await this.options.members.withdraw(this.identity, timeout.signal).catch(() => undefined);
@@ -376,13 +409,25 @@ export class LeaderElectionGroup {
     return false;
   }
 
-  private async announce(): Promise<void> {
+  private announce(): Promise<void> {
+    if (this.stopController.signal.aborted) return Promise.resolve();
+    const announcement = this.sendAnnounce().finally(() => {
+      if (this.announcement === announcement) this.announcement = null;
+    });
+    this.announcement = announcement;
+    return announcement;
+  }
+
+  private async sendAnnounce(): Promise<void> {
     const timeout = timeoutSignal(this.clock, this.requestTimeout);
+    const signal = AbortSignal.any([timeout.signal, this.stopController.signal]);
     try {
-      await this.options.members.announce(this.identity, this.leaseDuration, timeout.signal);
+      await this.options.members.announce(this.identity, this.leaseDuration, signal, this.ready);
       if (this.announceFailing) this.logger.log(`member ${this.identity} announced again`);
       this.announceFailing = false;
     } catch (error) {
+      if (this.stopController.signal.aborted) return;
+      this.emit('announce', error);
       if (!this.announceFailing) {
         this.logger.warn(
           `could not announce member ${this.identity} in ${this.options.members.describe()}: ` +
@@ -395,22 +440,60 @@ export class LeaderElectionGroup {
     }
   }
 
-  /** One live member (the first by rendezvous) deletes records unrenewed for 3 durations: crashed replicas. */
+  /**
+   * One live member (the first by rendezvous) deletes records unrenewed for
+   * 3 durations: crashed replicas. A denied delete (RBAC) is logged once with
+   * the missing grant and counted; evictions then back off, doubling up to
+   * `handoverBackoff`.
+   */
   private async evictDeparted(): Promise<void> {
     if (!this.following || rendezvousOrder('evict', this.members)[0] !== this.identity) return;
     const now = this.clock.now();
+    if (now < this.evictions.notBefore) return;
     for (const sighting of [...this.sightings.values()]) {
       if (now < sighting.seenAt + 3 * sighting.record.durationMs) continue;
       const timeout = timeoutSignal(this.clock, this.requestTimeout);
       try {
         await this.options.members.evict(sighting.record, timeout.signal);
         this.sightings.delete(sighting.record.identity);
-      } catch {
-        // Renewed meanwhile, or not ours to delete: the next round looks again.
+        this.evictions = { notBefore: 0, pause: 0 };
+      } catch (error) {
+        // Renewed meanwhile (409) or already gone: the next round looks again.
+        const failure = asLeaseLockError(error);
+        if (failure.reason === 'conflict' || failure.reason === 'not_found') continue;
+        this.emit('evict', failure);
+        if (failure.reason !== 'forbidden') continue;
+        if (this.evictions.pause === 0) {
+          this.logger.warn(
+            `cannot delete the member record of ${sighting.record.identity}, a replica that left without ` +
+              `withdrawing (${failure.message}). Grant "delete" on leases.coordination.k8s.io in this namespace ` +
+              'so departed members are cleaned up; until then each stays listed until its Lease is deleted by hand. ' +
+              'Logged once; counted in leader_election_errors_total{operation="evict"}.',
+          );
+        }
+        this.evictions.pause = Math.min(Math.max(2 * this.evictions.pause, this.leaseDuration), this.handoverBackoff);
+        this.evictions.notBefore = this.clock.now() + this.evictions.pause;
+        return;
       } finally {
         timeout.clear();
       }
     }
+  }
+
+  private emit(operation: MemberErrorEvent['operation'], error: unknown): void {
+    const event: MemberErrorEvent = { type: 'member-error', operation, error: asLeaseLockError(error) };
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (thrown) {
+        this.logger.warn(`a member-error listener threw: ${(thrown as Error)?.message ?? String(thrown)}`);
+      }
+    }
+  }
+
+  /** How the member directory follows the others, for health checks; undefined if it reports nothing. */
+  get memberView(): MemberDirectory['diagnostics'] {
+    return this.options.members.diagnostics;
   }
 }
 

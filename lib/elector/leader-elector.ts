@@ -1,6 +1,7 @@
 import { sleep, timeoutSignal, type TimerHandle } from './clock.js';
 import {
   ElectorFailures,
+  isConfigurationError,
   type ElectorDiagnostics,
   type ElectorState,
   type LoopActivity,
@@ -36,7 +37,6 @@ interface LiveTerm {
   controller: AbortController;
 }
 
-const CONFIG_ERROR_REASONS = new Set(['forbidden', 'invalid', 'not_found', 'other']);
 /** Random spread of watch-driven attempts, so followers woken by the same event do not all collide. */
 const HANDOVER_SPREAD_MS = 5;
 const CONFIG_ERRORS_BEFORE_BACKOFF = 3;
@@ -536,7 +536,7 @@ export class LeaderElector {
   private acquireDelay(): number {
     const { retryPeriod, random, leaseDuration } = this.options;
     const { lastReason, consecutive } = this.failures;
-    const configErrors = lastReason !== null && CONFIG_ERROR_REASONS.has(lastReason) ? consecutive : 0;
+    const configErrors = isConfigurationError(lastReason) ? consecutive : 0;
     const base =
       configErrors > CONFIG_ERRORS_BEFORE_BACKOFF
         ? Math.max(

@@ -15,6 +15,20 @@ export type TermEndReason =
   /** A spreading group prefers another live replica for this Lease: the work drained, then the Lease was released. */
   | 'handed-over';
 
+/** Every {@link TermEndReason}, for metric help texts, docs and tests. */
+export const TERM_END_REASONS = [
+  'stolen',
+  'renew-failed',
+  'expired',
+  'shutdown',
+  'preempted',
+  'handed-over',
+] as const satisfies readonly TermEndReason[];
+
+// Fails to compile when a reason is added to the type but not to the list.
+const listsEveryReason: Exclude<TermEndReason, (typeof TERM_END_REASONS)[number]> extends never ? true : never = true;
+void listsEveryReason;
+
 /**
  * One uninterrupted period of leadership. `signal` aborts the moment the term
  * ends, for any reason; leader-only work should pass it on and stop.

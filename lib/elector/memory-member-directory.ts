@@ -4,7 +4,8 @@ import type { MemberDirectory, MemberDirectoryHandlers, MemberRecord } from './m
 /**
  * An in-process member directory: share one between the groups of one
  * process (tests, or several apps in one process) to spread elections among
- * them without a cluster. Changes are delivered synchronously.
+ * them without a cluster. Changes are delivered synchronously, so its view
+ * cannot fall behind and it reports no `diagnostics`.
  */
 export class MemoryMemberDirectory implements MemberDirectory {
   private readonly records = new Map<string, MemberRecord>();
@@ -26,9 +27,9 @@ export class MemoryMemberDirectory implements MemberDirectory {
     private readonly wallNow: () => Date = () => new Date(),
   ) {}
 
-  async announce(identity: string, durationMs: number, signal: AbortSignal): Promise<void> {
+  async announce(identity: string, durationMs: number, signal: AbortSignal, ready = true): Promise<void> {
     check(signal, 'announce');
-    const record = { identity, durationMs, version: String(++this.version), renewedAt: this.wallNow() };
+    const record = { identity, durationMs, version: String(++this.version), renewedAt: this.wallNow(), ready };
     this.records.set(identity, record);
     for (const follower of this.followers) follower.onRecord(record);
   }

@@ -1,4 +1,4 @@
-import type { ElectorDiagnostics, LeaderElector } from '../elector/index.js';
+import { persistentConfigurationError, type ElectorDiagnostics, type LeaderElector } from '../elector/index.js';
 
 /** Options of the leader-election health checks. Durations in ms. */
 export interface LeaderElectionHealthOptions {
@@ -31,8 +31,8 @@ export interface LeaderElectionHealth {
   };
 }
 
-/** Errors that will not heal by waiting: RBAC, a missing namespace, an object the API server rejects, a bad kubeconfig. */
-const CONFIGURATION_ERRORS: Record<string, string> = {
+/** How readiness names each of the configuration errors (the set itself is the elector's). */
+const CONFIGURATION_ERROR_WORDS: Record<string, string> = {
   forbidden: 'forbidden',
   not_found: 'not found',
   invalid: 'rejected as invalid',
@@ -160,10 +160,13 @@ export function evaluateElectorReadiness(
   const down = (reason: string): LeaderElectionHealth => ({ healthy: false, reason, details });
   const campaigning = diagnostics.state === 'candidate' || diagnostics.state === 'leader';
   const streak = diagnostics.errorStreak;
+  const message = diagnostics.lastError?.message ?? '';
+  const configuration = persistentConfigurationError(diagnostics, now, elector.options.leaseDuration);
+  if (configuration) {
+    const words = CONFIGURATION_ERROR_WORDS[configuration.reason] ?? configuration.reason;
+    return down(`${words} for ${seconds(now - configuration.since)}s: ${message}`);
+  }
   if (campaigning && streak && now - streak.since > elector.options.leaseDuration) {
-    const message = diagnostics.lastError?.message ?? '';
-    const configuration = CONFIGURATION_ERRORS[streak.reason];
-    if (configuration) return down(`${configuration} for ${seconds(now - streak.since)}s: ${message}`);
     if (options.downWhenUnreachable && (streak.reason === 'unavailable' || streak.reason === 'timeout')) {
       return down(`API server unreachable for ${seconds(now - streak.since)}s: ${message}`);
     }

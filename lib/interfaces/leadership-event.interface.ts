@@ -6,6 +6,10 @@ import type { LeadershipTerm, TermEndReason } from '../elector/index.js';
  * - `renew-failed`: renewals kept failing (API errors, partition, RBAC) until renewDeadline.
  * - `expired`: renewDeadline passed without a renewal attempted in time (a stalled event loop or process).
  * - `shutdown`: the application is shutting down; the Lease is released after in-flight work drains.
+ * - `preempted`: Coordinated Leader Election prefers another candidate; the Lease is released after the work
+ *   drains, or left to lapse if the drain outlasts the renew deadline.
+ * - `handed-over`: a spreading group prefers another live replica for this election; the Lease is released to it
+ *   after the work drains.
  */
 export type LeadershipLossReason = TermEndReason;
 

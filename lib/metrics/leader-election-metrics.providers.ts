@@ -1,5 +1,5 @@
 import type { InjectionToken, Provider } from '@nestjs/common';
-import type { ElectorLogger, LeaderElector } from '../elector/index.js';
+import type { ElectorLogger, LeaderElectionGroup, LeaderElector } from '../elector/index.js';
 import type { LeaderElectionModuleOptions } from '../interfaces/leader-election-module-options.interface.js';
 import { ELECTION_LOGGER } from '../leader-election.constants.js';
 import { LEADER_ELECTION_MODULE_OPTIONS } from '../leader-election.module-definition.js';
@@ -23,7 +23,7 @@ export function createMetricsProviders(
       provide: metricsToken,
       inject: [serviceToken, LEADER_ELECTION_MODULE_OPTIONS, ELECTION_LOGGER],
       useFactory: async (
-        service: { elector?: LeaderElector; group?: { electors: ReadonlyMap<string, LeaderElector> } },
+        service: { elector?: LeaderElector; group?: LeaderElectionGroup },
         options: LeaderElectionModuleOptions,
         logger: ElectorLogger,
       ) => {
@@ -39,6 +39,9 @@ export function createMetricsProviders(
         const [first, ...rest] = created;
         // The metric objects are shared (labelled by Lease); the others only need closing with the first.
         if (first) for (const other of rest) if (other) first.adopt(other);
+        if (first && service.group) {
+          first.followGroup(service.group, options.leaseName, electors[0]!.options.lock.namespace);
+        }
         return first ?? null;
       },
     },

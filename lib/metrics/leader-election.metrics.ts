@@ -1,4 +1,10 @@
-import type { ElectorLogger, LeaderElectionEvent, LeaderElector } from '../elector/index.js';
+import {
+  TERM_END_REASONS,
+  type ElectorLogger,
+  type LeaderElectionEvent,
+  type LeaderElector,
+  type MemberErrorEvent,
+} from '../elector/index.js';
 import type { LeaderElectionMetricsOptions } from '../interfaces/leader-election-module-options.interface.js';
 
 /** Names of the metrics this module exports (before any prefix). */
@@ -70,7 +76,7 @@ const DEFINITIONS: Record<LeaderElectionMetricName, Definition> = {
   },
   leader_election_demoted_total: {
     kind: 'Counter',
-    help: 'Terms of leadership ended, by reason (stolen, renew-failed, expired, shutdown).',
+    help: `Terms of leadership ended, by reason (${TERM_END_REASONS.join(', ')}).`,
     labelNames: [...LEASE_LABELS, 'reason'],
   },
   leader_election_new_leader_total: {
@@ -91,7 +97,9 @@ const DEFINITIONS: Record<LeaderElectionMetricName, Definition> = {
   },
   leader_election_errors_total: {
     kind: 'Counter',
-    help: 'Failed lease API calls by operation (acquire, renew, release) and reason.',
+    help:
+      'Failed lease API calls by operation (acquire, renew, release; for the member records of a spreading group, ' +
+      'under its lease name: announce, withdraw, evict) and reason.',
     labelNames: [...LEASE_LABELS, 'operation', 'reason'],
   },
   leader_election_last_renew_timestamp_seconds: {
@@ -120,6 +128,7 @@ export class LeaderElectionMetrics {
   private readonly metrics = new Map<LeaderElectionMetricName, unknown>();
   private readonly unsubscribe: () => void;
   private readonly adopted: LeaderElectionMetrics[] = [];
+  private readonly followed: Array<() => void> = [];
 
   private constructor(
     promClient: PromClient,
@@ -178,7 +187,26 @@ export class LeaderElectionMetrics {
   /** Stops recording, for the metrics adopted too. */
   close(): void {
     this.unsubscribe();
+    for (const unfollow of this.followed.splice(0)) unfollow();
     for (const other of this.adopted) other.close();
+  }
+
+  /** Counts a spreading group's failed member-record calls in the errors metric, labelled with the group's lease name. */
+  followGroup(
+    group: { subscribe(listener: (event: MemberErrorEvent) => void): () => void },
+    lease: string,
+    namespace: string,
+  ): void {
+    this.followed.push(
+      group.subscribe((event) =>
+        this.counter('leader_election_errors_total').inc({
+          lease,
+          namespace,
+          operation: event.operation,
+          reason: event.error.reason,
+        }),
+      ),
+    );
   }
 
   /** Closes `other` (another elector's recorder on the same metric objects) together with this one. */

@@ -32,12 +32,23 @@ class FreezableDirectory implements MemberDirectory {
   frozen = false;
   failFollow: Error | null = null;
   hangFollow = false;
+  failEvict: Error | null = null;
+  evictCalls = 0;
+  /** While set, announces wait for it to open, then land unless their caller gave up (a request not yet sent). */
+  announceGate: Promise<void> | null = null;
+  gatedAnnounces = 0;
   constructor(private readonly inner: MemberDirectory) {}
   describe() {
     return this.inner.describe();
   }
-  announce(identity: string, durationMs: number, signal: AbortSignal) {
-    return this.frozen ? hang(signal) : this.inner.announce(identity, durationMs, signal);
+  async announce(identity: string, durationMs: number, signal: AbortSignal, ready?: boolean) {
+    if (this.frozen) return hang(signal);
+    if (this.announceGate) {
+      this.gatedAnnounces++;
+      await this.announceGate;
+      if (signal.aborted) throw new Error('aborted before the request was sent');
+    }
+    return this.inner.announce(identity, durationMs, signal, ready);
   }
   withdraw(identity: string, signal: AbortSignal) {
     return this.frozen ? hang(signal) : this.inner.withdraw(identity, signal);
@@ -48,6 +59,8 @@ class FreezableDirectory implements MemberDirectory {
     return this.inner.follow(...args);
   }
   evict(...args: Parameters<MemberDirectory['evict']>) {
+    this.evictCalls++;
+    if (this.failEvict) return Promise.reject(this.failEvict);
     return this.inner.evict(...args);
   }
 }
@@ -61,7 +74,12 @@ function hang(signal: AbortSignal): Promise<void> {
 
 const running: Array<{ clock: FakeClock; groups: LeaderElectionGroup[] }> = [];
 
-function fleet(elections: readonly string[], seed = 1, overrides: Record<string, number> = {}) {
+function fleet(
+  elections: readonly string[],
+  seed = 1,
+  overrides: Record<string, number> = {},
+  logger: ElectorLogger = quiet,
+) {
   const clock = new FakeClock();
   const random = seededRandom(seed);
   const leases = new Map(elections.map((name) => [name, new MemoryLeaseLock(name, 'default', { watchable: true })]));
@@ -90,7 +108,7 @@ function fleet(elections: readonly string[], seed = 1, overrides: Record<string,
       members,
       clock,
       random,
-      logger: quiet,
+      logger,
       ...TIMING,
       ...overrides,
     });
@@ -321,6 +339,111 @@ describe('LeaderElectionGroup', () => {
     const ledAt = await f.run(TIMING.renewDeadline / 2 + TIMING.retryPeriod + 100, () => f.ledByOne());
     expect(ledAt).not.toBeNull();
     expect(f.replicas[0]!.group.spreading).toBe(false);
+  });
+
+  it('one transient 403 does not make a replica withdraw or hand away its share (item 6)', async () => {
+    const f = fleet(JOBS);
+    f.add('a');
+    f.add('b');
+    const c = f.add('c');
+    await f.run(2 * TIMING.leaseDuration, () => f.ledByOne() && f.loads().join() === '4,4,4');
+    const since = f.clock.now();
+    const [election, lock] = [...c.locks].find(([name]) => c.group.leading.includes(name))!;
+    // The one-PUT renewal and its read-then-write retry both answer 403 once.
+    lock.failNext('update', new LeaseForbiddenError('injected 403 (API server restarting)', { status: 403 }), {
+      times: 2,
+    });
+    await f.run(5 * TIMING.leaseDuration);
+    expect(f.directory.identities).toContain('c');
+    expect(c.group.leading).toContain(election);
+    expect(f.terms.filter((t) => (t.endedAt ?? 0) >= since && t.reason === 'handed-over')).toHaveLength(0);
+  });
+
+  it('a replica whose writes stay forbidden for over leaseDuration still withdraws (item 6)', async () => {
+    const f = fleet(JOBS);
+    f.add('a');
+    f.add('b');
+    const c = f.add('c');
+    await f.run(2 * TIMING.leaseDuration, () => f.ledByOne() && f.loads().join() === '4,4,4');
+    for (const lock of c.locks.values()) lock.failAlways('*', new LeaseForbiddenError('injected 403', { status: 403 }));
+    const withdrawnAt = await f.run(4 * TIMING.leaseDuration, () => !f.directory.identities.includes('c'));
+    expect(withdrawnAt).not.toBeNull();
+    await f.run(3 * TIMING.leaseDuration, () => f.ledByOne() && f.loads().join() === '0,6,6');
+    expect(f.loads()).toEqual([0, 6, 6]);
+  });
+
+  it('a stop while an announce is in flight leaves no member record behind (item 7)', async () => {
+    const f = fleet(JOBS);
+    f.add('a');
+    const b = f.add('b');
+    await f.run(2 * TIMING.leaseDuration, () => f.ledByOne() && f.loads().join() === '6,6');
+    let open!: () => void;
+    b.members.announceGate = new Promise<void>((resolve) => (open = resolve));
+    await f.run(TIMING.leaseDuration, () => b.members.gatedAnnounces > 0); // b's next renewal is in flight
+    const stopping = b.group.stop();
+    await f.run(10);
+    open();
+    await f.run(TIMING.leaseDuration);
+    await stopping;
+    expect(f.directory.identities).toEqual(['a']);
+  });
+
+  it('a stop during start, with the first announce in flight, leaves no member record behind (item 7)', async () => {
+    const f = fleet(JOBS);
+    f.add('a');
+    await f.run(TIMING.leaseDuration);
+    let open!: () => void;
+    const b = f.add('b', (_, members) => {
+      members.announceGate = new Promise<void>((resolve) => (open = resolve));
+    });
+    await f.run(50, () => b.members.gatedAnnounces > 0);
+    const stopping = b.group.stop();
+    await f.run(10);
+    open();
+    await f.run(TIMING.leaseDuration);
+    await stopping;
+    expect(f.directory.identities).toEqual(['a']);
+  });
+
+  it('elections are handed only to a newcomer whose electors run, even when its first list is slow (item 8)', async () => {
+    const f = fleet(JOBS);
+    f.add('a');
+    f.add('b');
+    await f.run(3000, () => f.ledByOne() && f.loads().join() === '6,6');
+    await f.run(TIMING.leaseDuration); // past minTermHold: the terms may be handed over as soon as c is taken as ready
+    const joinedAt = f.clock.now();
+    // c's first member list never answers: its electors start only after requestTimeout plus memberSettle.
+    f.add('c', (_, members) => {
+      members.hangFollow = true;
+    });
+    const settledAt = await f.run(6 * TIMING.leaseDuration, () => f.ledByOne() && f.loads().join() === '4,4,4');
+    expect(settledAt).not.toBeNull();
+    const moved = f.terms.filter((t) => t.endedAt !== undefined && t.endedAt >= joinedAt);
+    expect(moved.length).toBeGreaterThanOrEqual(4);
+    for (const ended of moved) {
+      const next = f.terms.find((t) => t.election === ended.election && t.startedAt >= ended.endedAt!)!;
+      expect(next.startedAt - ended.endedAt!).toBeLessThanOrEqual(10);
+    }
+  });
+
+  it('denied evictions are logged once with the missing grant, counted, and backed off (item 10)', async () => {
+    const warnings: string[] = [];
+    const logger: ElectorLogger = { ...quiet, warn: (message: string) => warnings.push(message) };
+    const f = fleet(JOBS, 1, {}, logger);
+    const a = f.add('a', (_, members) => {
+      members.failEvict = new LeaseForbiddenError('injected 403 on delete', { status: 403 });
+    });
+    const events: string[] = [];
+    a.group.subscribe((event) => events.push(`${event.operation}:${event.error.reason}`));
+    await f.run(TIMING.leaseDuration);
+    // A replica that left without withdrawing: its record is never renewed again.
+    await f.directory.announce('departed', TIMING.leaseDuration, new AbortController().signal);
+    await f.run(20 * TIMING.leaseDuration);
+    // Without back-off: one delete every leaseDuration / 3 after the record aged 3 durations, about 50.
+    expect(a.members.evictCalls).toBeGreaterThanOrEqual(1);
+    expect(a.members.evictCalls).toBeLessThanOrEqual(6);
+    expect(events).toEqual(Array(a.members.evictCalls).fill('evict:forbidden'));
+    expect(warnings.filter((line) => line.includes('Grant "delete"'))).toHaveLength(1);
   });
 
   it('50 candidates on one Lease: a graceful handover wakes one candidate first, with no conflicts', async () => {

@@ -5,9 +5,14 @@
  * after one event and asserts the exact difference.
  */
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import {
+  LeaderElectionGroup,
   LeaderElector,
+  MemoryMemberDirectory,
+  TERM_END_REASONS,
+  type MemberRecord,
   LeaseConflictError,
   LeaseForbiddenError,
   LeaseInvalidError,
@@ -220,6 +225,60 @@ async function setup(
 }
 
 describe('metric definitions', () => {
+  it('the demotion help text and the loss-reason docs name every term-end reason (issue 25, item 11)', async () => {
+    const { registry } = await setup();
+    const help = (metricOf(registry, 'leader_election_demoted_total') as unknown as { help: string }).help;
+    const eventDocs = readFileSync(
+      new URL('../../lib/interfaces/leadership-event.interface.ts', import.meta.url),
+      'utf8',
+    );
+    const lossDocs = eventDocs.slice(0, eventDocs.indexOf('export type LeadershipLossReason'));
+    const coreDocs = readFileSync(new URL('../../lib/elector/leadership-term.ts', import.meta.url), 'utf8');
+    for (const reason of TERM_END_REASONS) {
+      expect({ reason, inHelp: help.includes(reason) }).toEqual({ reason, inHelp: true });
+      expect({ reason, inEventDocs: lossDocs.includes(`\`${reason}\``) }).toEqual({ reason, inEventDocs: true });
+      expect({ reason, inType: coreDocs.includes(`| '${reason}'`) }).toEqual({ reason, inType: true });
+    }
+  });
+
+  it("counts a spreading group's denied member evictions under the group's lease name (issue 25, item 10)", async () => {
+    const clock = new FakeClock();
+    const registry = new Registry();
+    class DenyingDirectory extends MemoryMemberDirectory {
+      override evict(record: MemberRecord, signal: AbortSignal): Promise<void> {
+        void record;
+        void signal;
+        return Promise.reject(new LeaseForbiddenError('injected 403 on delete', { status: 403 }));
+      }
+    }
+    const directory = new DenyingDirectory('jobs', () => clock.wallNow());
+    const group = new LeaderElectionGroup({
+      identity: 'me',
+      elections: ['billing'],
+      lockFor: (election) => new MemoryLeaseLock(election, NAMESPACE),
+      members: directory,
+      clock,
+      logger: quiet,
+      ...TIMING,
+    });
+    const metrics = await LeaderElectionMetrics.create(group.electors.get('billing')!, { registry }, quiet);
+    metrics!.followGroup(group, 'jobs', NAMESPACE);
+    void group.start();
+    await directory.announce('departed', TIMING.leaseDuration, new AbortController().signal);
+    await clock.advance(6 * TIMING.leaseDuration);
+    const denied = series('leader_election_errors_total', {
+      lease: 'jobs',
+      namespace: NAMESPACE,
+      operation: 'evict',
+      reason: 'forbidden',
+    });
+    expect((await sample(registry))[denied]).toBeGreaterThanOrEqual(1);
+    metrics!.close();
+    const stopping = group.stop();
+    await clock.advance(5000);
+    await stopping;
+  });
+
   it('registers exactly the eleven metrics, with their types and exact, bounded label names', async () => {
     const { registry } = await setup();
     const registered = (registry.getMetricsAsArray() as unknown as MetricObject[]).map((metric) => metric.name);
