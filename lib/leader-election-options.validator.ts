@@ -1,4 +1,10 @@
-import { InvalidLeaderElectionOptionError, validateLeaseName, type LeaseLock } from './elector/index.js';
+import {
+  InvalidLeaderElectionOptionError,
+  LEADER_POD_SCOPE_PREFIX,
+  validateLeaseName,
+  type LeaseLock,
+} from './elector/index.js';
+import { DEFAULT_ELECTION } from './leader-election.constants.js';
 import type {
   LeaderElectionLogLevel,
   LeaderElectionModuleOptions,
@@ -84,6 +90,25 @@ export function fail(field: string, message: string): never {
   throw new InvalidLeaderElectionOptionError(field, message);
 }
 
+/** Throws: two registrations of one app use one leader Pod label key (or keys with one scope label). */
+export function leaderPodLabelConflict(
+  first: { election: string; key: string },
+  second: { election: string; key: string },
+): never {
+  const name = (election: string) =>
+    election === DEFAULT_ELECTION ? `"${election}" (the unnamed one)` : JSON.stringify(election);
+  const keys =
+    first.key === second.key
+      ? `both use the key ${JSON.stringify(first.key)}`
+      : `use the keys ${JSON.stringify(first.key)} and ${JSON.stringify(second.key)}, which share one scope label`;
+  fail(
+    'leaderPodLabel',
+    `the registrations ${name(first.election)} and ${name(second.election)} of this app ${keys}. Their leaders ` +
+      "label the same Pod, so each would remove the other's label. Give each registration its own key " +
+      '(and each leader-only Service its own selector), or set leaderPodLabel on one of them only.',
+  );
+}
+
 /** Checks shapes the elector does not know about; timings and names are checked by the elector itself. */
 export function validateModuleOptions(options: LeaderElectionModuleOptions): void {
   if (!options || typeof options !== 'object') {
@@ -106,6 +131,9 @@ export function validateModuleOptions(options: LeaderElectionModuleOptions): voi
       fail('leaderPodLabel', 'must be { key, value? }, for example { key: "leader", value: "true" }.');
     }
     validateLabels('leaderPodLabel', { [label.key]: label.value ?? 'true' });
+    if (label.key.startsWith(`${LEADER_POD_SCOPE_PREFIX}/`)) {
+      fail('leaderPodLabel', `the prefix "${LEADER_POD_SCOPE_PREFIX}/" is the library's own; choose another key.`);
+    }
     if (options.standalone || options.lock)
       fail('leaderPodLabel', 'needs a Kubernetes Lease: not with standalone or lock.');
   }

@@ -11,7 +11,11 @@ import {
   LEADER_ELECTION_OPTIONS_TYPE,
 } from './leader-election.module-definition.js';
 import { INVALID_ELECTION_NAME } from './leader-election.messages.js';
-import { createLeaderElectionGroupProviders, createLeaderElectionProviders } from './leader-election.providers.js';
+import {
+  createLeaderElectionGroupProviders,
+  createLeaderElectionProviders,
+  LeaderPodLabelKeysModule,
+} from './leader-election.providers.js';
 
 /**
  * Leader election among the replicas of a service over a Kubernetes Lease.
@@ -46,7 +50,7 @@ export class LeaderElectionModule extends ConfigurableLeaderElectionModule {
         : createLeaderElectionGroupProviders(election, spread, staticOptions);
     return {
       ...definition,
-      imports: [...(definition.imports ?? []), DiscoveryModule],
+      imports: [...(definition.imports ?? []), DiscoveryModule, LeaderPodLabelKeysModule],
       providers: [...(definition.providers ?? []), ...providers],
       exports: [...(definition.exports ?? []), ...exports],
     };
