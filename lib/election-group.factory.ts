@@ -1,4 +1,5 @@
 import {
+  DEFAULT_RENEW_DEADLINE,
   KubeConnections,
   KubernetesMemberDirectory,
   LeaderElectionGroup,
@@ -97,7 +98,14 @@ export async function createElectionGroup(
     const connections = new KubeConnections(kubeConfig);
     lockFor = (election) =>
       kubernetesLeaseLock(options, kubeConfig, groupLeaseName(options.leaseName, election), namespace, connections);
-    members = new KubernetesMemberDirectory({ kubeConfig, group: options.leaseName, namespace, connections });
+    members = new KubernetesMemberDirectory({
+      kubeConfig,
+      group: options.leaseName,
+      namespace,
+      connections,
+      // The electors' own bound on one call.
+      requestTimeout: (options.renewDeadline ?? DEFAULT_RENEW_DEADLINE) / 2,
+    });
   }
   const group = new LeaderElectionGroup({
     elections,

@@ -206,7 +206,7 @@ export class KubernetesMemberDirectory implements MemberDirectory {
     const { clock, retryDelay, maxRetryDelay } = this.options;
     const known = new Set<string>();
     while (!signal.aborted) {
-      let failure: LeaseLockError | null = null;
+      let failure: LeaseLockError | null;
       try {
         const { items, resourceVersion } = await this.list(signal);
         if (signal.aborted) return;

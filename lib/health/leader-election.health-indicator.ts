@@ -27,7 +27,9 @@ type Rule = (elector: LeaderElector, options: LeaderElectionHealthOptions) => Le
  * ```
  *
  * `election` names a single election, or a spreading registration (`spread`):
- * then one verdict covers all of its elections, down as soon as one is.
+ * then one verdict covers all of its elections, down as soon as one is, or
+ * when the group's member view is wedged; the view's state is in the
+ * details (`memberView`).
  */
 @Injectable()
 export class LeaderElectionHealthIndicator {
@@ -36,7 +38,7 @@ export class LeaderElectionHealthIndicator {
     private readonly moduleRef: ModuleRef,
   ) {}
 
-  /** Liveness: `down` only when the election is wedged or its loop died, which a restart fixes. */
+  /** Liveness: `down` only when the election (or a group's member view) is wedged or its loop died, which a restart fixes. */
   isAlive<const Key extends string>(
     key: Key,
     election: string = DEFAULT_ELECTION,
