@@ -78,11 +78,12 @@ export interface ElectorDiagnostics {
 const ERROR_LOG_REPEAT_MS = 60_000;
 
 /**
- * Failures that do not heal by waiting: RBAC, a missing namespace, an object
+ * Failures that do not heal by waiting: rejected credentials, RBAC, a missing namespace, an object
  * the API server rejects, a bad client configuration. The elector's back-off,
  * the health rules and a spreading group's withdrawal all use this one set.
  */
 export const CONFIGURATION_ERROR_REASONS: ReadonlySet<LeaseLockError['reason']> = new Set([
+  'unauthorized',
   'forbidden',
   'not_found',
   'invalid',

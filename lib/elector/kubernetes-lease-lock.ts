@@ -5,6 +5,8 @@ import type { LeaseEventAction, LeaseLock, LeaseReadResult, LeaseWatch, LeaseWat
 import {
   LeaseConflictError,
   LeaseForbiddenError,
+  LeaseUnauthorizedError,
+  unauthorized,
   LeaseInvalidError,
   LeaseLockError,
   LeaseNotFoundError,
@@ -402,6 +404,7 @@ export class KubernetesLeaseLock implements LeaseLock {
         case 409:
           return new LeaseConflictError(`${verb} ${where}: conflict (${detail})`, options);
         case 401:
+          return new LeaseUnauthorizedError(unauthorized(`${verb} ${where}`, this.user, status, detail), options);
         case 403: {
           const user = /User "([^"]*)"/.exec(detail)?.[1] ?? this.user;
           if (verb === 'create an Event for') {

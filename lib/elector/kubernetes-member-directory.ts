@@ -10,7 +10,9 @@ import {
   LeaseForbiddenError,
   LeaseLockError,
   LeaseTimeoutError,
+  LeaseUnauthorizedError,
   LeaseUnavailableError,
+  unauthorized,
 } from './lease-lock.errors.js';
 import { formatMicroTime } from './lease-record.js';
 import type {
@@ -464,7 +466,14 @@ export class KubernetesMemberDirectory implements MemberDirectory {
       (error as { code?: unknown; statusCode?: unknown })?.statusCode ?? (error as { code?: unknown })?.code;
     const detail = statusMessage((error as { body?: unknown })?.body) ?? (error as Error)?.message ?? String(error);
     const where = `leases.coordination.k8s.io in namespace "${this.options.namespace}" (selector ${this.selector})`;
-    if (status === 401 || status === 403) {
+    if (status === 401) {
+      const user = this.options.kubeConfig.getCurrentUser()?.name ?? 'the current kubeconfig user';
+      return new LeaseUnauthorizedError(unauthorized(`following ${where}`, user, status, detail), {
+        status,
+        cause: error,
+      });
+    }
+    if (status === 403) {
       return new LeaseForbiddenError(
         `forbidden: cannot list or watch ${where} (HTTP ${status}: ${detail}). Grant "list" and "watch" on ` +
           'leases.coordination.k8s.io in that namespace; until then elections are not spread.',

@@ -277,10 +277,12 @@ export class LeaderPodLabel {
     if (this.reported.has(kind)) return;
     this.reported.add(kind);
     const grant =
-      status === 403 || status === 401
+      status === 403
         ? ` Grant "${verb}" on pods (core API group) in namespace "${this.options.namespace}" to this pod's ` +
           'service account: patch to set and remove the label, list to find it on a crashed leader.'
-        : '';
+        : status === 401
+          ? ' The API server rejected the credentials (an expired token or an unknown kubeconfig user), not RBAC.'
+          : '';
     const detail = statusMessage((error as { body?: unknown }).body) ?? (error as Error)?.message ?? String(error);
     this.options.logger.warn(
       `could not ${verb} ${what} for the leader label ${this.selector}: ${detail}.` +

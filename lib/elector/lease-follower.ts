@@ -140,7 +140,7 @@ export class LeaseFollower {
           continue;
         }
         let delay: number;
-        if (failure.reason === 'forbidden') {
+        if (failure.reason === 'forbidden' || failure.reason === 'unauthorized') {
           forbidden++;
           delay = this.forbiddenDelay(forbidden, failure.message);
         } else {

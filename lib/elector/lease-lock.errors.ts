@@ -1,5 +1,6 @@
 /** Why a Lease API call failed, as a bounded label set (used for logs and the `reason` metric label). */
-export type LeaseErrorReason = 'not_found' | 'conflict' | 'forbidden' | 'invalid' | 'timeout' | 'unavailable' | 'other';
+export type LeaseErrorReason =
+  'not_found' | 'conflict' | 'unauthorized' | 'forbidden' | 'invalid' | 'timeout' | 'unavailable' | 'other';
 
 /** Base class of every failure a {@link LeaseLock} reports. */
 export class LeaseLockError extends Error {
@@ -30,6 +31,16 @@ export class LeaseConflictError extends LeaseLockError {
   }
 }
 
+/**
+ * The API server did not accept the credentials (401): an expired or revoked
+ * token, or a kubeconfig user it does not know. Not an RBAC problem.
+ */
+export class LeaseUnauthorizedError extends LeaseLockError {
+  constructor(message: string, options?: { status?: number; cause?: unknown }) {
+    super('unauthorized', message, options);
+  }
+}
+
 /** RBAC denied the call (403). The message names verb, resource, namespace and user. */
 export class LeaseForbiddenError extends LeaseLockError {
   constructor(message: string, options?: { status?: number; cause?: unknown }) {
@@ -56,6 +67,15 @@ export class LeaseUnavailableError extends LeaseLockError {
   constructor(message: string, options?: { status?: number; cause?: unknown }) {
     super('unavailable', message, options);
   }
+}
+
+/** The message of a 401: what failed, and what to check (it is never a missing grant). */
+export function unauthorized(what: string, user: string, status: number, detail: string): string {
+  return (
+    `unauthorized: ${what} was refused because the API server did not accept the credentials of "${user}" ` +
+    `(HTTP ${status}: ${detail}). Check that the service account token is mounted and not expired, or that the ` +
+    'kubeconfig names a user the cluster knows; this is authentication, not RBAC.'
+  );
 }
 
 /** Wraps anything thrown by a lock implementation into a {@link LeaseLockError}. */

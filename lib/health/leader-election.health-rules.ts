@@ -33,6 +33,7 @@ export interface LeaderElectionHealth {
 
 /** How readiness names each of the configuration errors (the set itself is the elector's). */
 const CONFIGURATION_ERROR_WORDS: Record<string, string> = {
+  unauthorized: 'unauthorized (credentials rejected)',
   forbidden: 'forbidden',
   not_found: 'not found',
   invalid: 'rejected as invalid',

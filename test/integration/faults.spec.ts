@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { KubeConfig } from '@kubernetes/client-node';
 import {
   KubernetesLeaseLock,
   LeaderElector,
   LeaseForbiddenError,
   LeaseNotFoundError,
+  LeaseUnauthorizedError,
   type ElectorErrorEvent,
   type LeaderElectionEvent,
 } from '../../lib/elector/index.js';
@@ -120,6 +122,40 @@ describe('faults on a real kube-apiserver', () => {
       .at(-1)!;
     expect(update.error.message).toContain('cannot update');
     expect(update.error.reason).toBe('forbidden');
+  }, 20_000);
+
+  it('rejected credentials (HTTP 401) get their own reason and message, not an RBAC grant, and back off as a configuration error', async () => {
+    const admin = kubeConfigFor('admin');
+    const expired = new KubeConfig();
+    expired.loadFromOptions({
+      clusters: admin.clusters,
+      contexts: admin.contexts,
+      currentContext: admin.currentContext,
+      users: admin.users.map((user) => ({ ...user, token: 'an-expired-token' })),
+    });
+    const events: (LeaderElectionEvent & { at: number })[] = [];
+    const elector = new LeaderElector({
+      lock: new KubernetesLeaseLock({
+        kubeConfig: expired,
+        name: uniqueLeaseName('unauthorized'),
+        namespace: 'default',
+      }),
+      identity: 'expired',
+      ...timings,
+      logger: quiet,
+    });
+    elector.subscribe((event) => events.push({ ...event, at: performance.now() }));
+    running.push(elector);
+    elector.start();
+    await waitFor(() => events.filter((event) => event.type === 'error').length >= 6, 12_000, 'repeated errors');
+    const errors = events.filter((event): event is ElectorErrorEvent & { at: number } => event.type === 'error');
+    expect(errors[0].error).toBeInstanceOf(LeaseUnauthorizedError);
+    expect(errors[0].error.reason).toBe('unauthorized');
+    expect(errors[0].error.message).toContain('credentials');
+    expect(errors[0].error.message).not.toContain('Grant');
+    const gaps = errors.slice(1).map((event, index) => event.at - errors[index].at);
+    expect(gaps[4]).toBeGreaterThan(gaps[0]);
+    expect(elector.diagnostics.errorStreak?.reason).toBe('unauthorized');
   }, 20_000);
 
   it('a namespace that does not exist gives a clear error and no crash', async () => {
