@@ -19,7 +19,7 @@ import { DEFAULT_ELECTION } from './leader-election.constants.js';
 import { INVALID_SPREAD, NOT_WITH_SPREAD } from './leader-election.messages.js';
 import { fail, validateModuleOptions } from './leader-election-options.validator.js';
 import { electorTiming, kubernetesLeaseLock } from './elector.factory.js';
-import { loadKubeConfig } from './kube-config.loader.js';
+import { contextNamespaceOf, loadKubeConfig } from './kube-config.loader.js';
 
 const MAX_SHARDS = 1000;
 
@@ -85,15 +85,15 @@ export async function createElectionGroup(
   for (const election of elections) {
     validateLeaseName(groupLeaseName(options.leaseName, election), `spread (election ${JSON.stringify(election)})`);
   }
-  const namespace = resolveNamespace(options.namespace);
   const standalone = options.standalone === true;
+  const kubeConfig = standalone ? null : await loadKubeConfig(options);
+  const namespace = resolveNamespace(options.namespace, { contextNamespace: contextNamespaceOf(kubeConfig) });
   let lockFor: (election: string) => LeaseLock;
   let members: MemberDirectory;
-  if (standalone) {
+  if (kubeConfig === null) {
     lockFor = (election) => new MemoryLeaseLock(groupLeaseName(options.leaseName, election), namespace);
     members = new MemoryMemberDirectory(options.leaseName);
   } else {
-    const kubeConfig = await loadKubeConfig(options);
     // One set of kept connections for all of the replica's group requests.
     const connections = new KubeConnections(kubeConfig);
     lockFor = (election) =>

@@ -14,7 +14,7 @@ import {
   type LeaseLock,
 } from './elector/index.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
-import { loadKubeConfig } from './kube-config.loader.js';
+import { contextNamespaceOf, loadKubeConfig } from './kube-config.loader.js';
 import { fail, validateModuleOptions } from './leader-election-options.validator.js';
 
 /** What `createElector` returns: the elector plus the facts the service needs. */
@@ -74,16 +74,15 @@ export async function createElector(
   handoverDrain?: () => Promise<void>,
 ): Promise<ElectorSetup> {
   validateModuleOptions(options);
-  const namespace = resolveNamespace(options.namespace);
-  let lock: LeaseLock;
-  let kubeConfig: KubeConfig | null = null;
   const standalone = options.standalone === true;
+  const kubeConfig = options.lock || standalone ? null : await loadKubeConfig(options);
+  const namespace = resolveNamespace(options.namespace, { contextNamespace: contextNamespaceOf(kubeConfig) });
+  let lock: LeaseLock;
   if (options.lock) {
     lock = options.lock;
-  } else if (standalone) {
+  } else if (kubeConfig === null) {
     lock = new MemoryLeaseLock(options.leaseName, namespace);
   } else {
-    kubeConfig = await loadKubeConfig(options);
     lock = kubernetesLeaseLock(options, kubeConfig, options.leaseName, namespace);
   }
   const coordinated = options.coordinated !== undefined && kubeConfig !== null;

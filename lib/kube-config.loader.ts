@@ -14,6 +14,11 @@ function defaultKubeConfigSource(): string | null {
   return null;
 }
 
+/** The namespace of the kubeconfig's current context, if it names one. */
+export function contextNamespaceOf(kubeConfig: KubeConfig | null): string | undefined {
+  return kubeConfig?.getContextObject(kubeConfig.getCurrentContext())?.namespace || undefined;
+}
+
 /** The `kubeConfig` option, else the default: KUBECONFIG, ~/.kube/config or the pod's service account. */
 export async function loadKubeConfig(options: LeaderElectionModuleOptions): Promise<KubeConfig> {
   if (options.kubeConfig) {

@@ -123,17 +123,37 @@ export function defaultIdentity(): string {
 /** Path of the namespace file Kubernetes mounts into pods with a service account. */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-/** Namespace from the option, else `POD_NAMESPACE`, else the service-account namespace file, else `default`. */
-export function resolveNamespace(option?: string, namespaceFile = SERVICE_ACCOUNT_NAMESPACE_FILE): string {
+/** Where {@link resolveNamespace} looks besides the option. */
+export interface NamespaceSources {
+  /** The namespace of the kubeconfig's current context, if any. */
+  contextNamespace?: string;
+  /** Default: `KUBERNETES_SERVICE_HOST` is set, as in every Pod. */
+  inPod?: boolean;
+  /** Default {@link SERVICE_ACCOUNT_NAMESPACE_FILE}. */
+  namespaceFile?: string;
+}
+
+/**
+ * The namespace of the Lease: the option; in a Pod, `POD_NAMESPACE`, then the
+ * service-account namespace file; out of a Pod, the kubeconfig context's
+ * namespace, then `POD_NAMESPACE`; then `default`.
+ */
+export function resolveNamespace(option?: string, sources: NamespaceSources = {}): string {
   if (option) return option;
-  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  const inPod = sources.inPod ?? Boolean(process.env.KUBERNETES_SERVICE_HOST);
+  const fromEnv = process.env.POD_NAMESPACE || undefined;
+  const candidates = inPod
+    ? [fromEnv, readNamespaceFile(sources.namespaceFile ?? SERVICE_ACCOUNT_NAMESPACE_FILE), sources.contextNamespace]
+    : [sources.contextNamespace, fromEnv];
+  return candidates.find((candidate) => candidate) ?? 'default';
+}
+
+function readNamespaceFile(path: string): string | undefined {
   try {
-    const fromFile = readFileSync(namespaceFile, 'utf8').trim();
-    if (fromFile) return fromFile;
+    return readFileSync(path, 'utf8').trim() || undefined;
   } catch {
-    // not in a pod
+    return undefined; // no service account mounted
   }
-  return 'default';
 }
 
 /** Applies defaults and checks client-go's timing rules. */

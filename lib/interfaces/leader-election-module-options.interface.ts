@@ -22,7 +22,11 @@ export interface LeaderElectionMetricsOptions {
 export interface LeaderElectionModuleOptions {
   /** Name of the Lease (a DNS-1123 subdomain), for example `billing-leader`. Required. */
   leaseName: string;
-  /** Namespace of the Lease. Default: `POD_NAMESPACE`, else the service-account namespace file, else `default`. */
+  /**
+   * Namespace of the Lease. Default: in a Pod, `POD_NAMESPACE`, else the
+   * service-account namespace file; out of a Pod, the kubeconfig context's
+   * namespace, else `POD_NAMESPACE`; else `default`.
+   */
   namespace?: string;
   /** Identity written as holder. Default `${POD_NAME || hostname}_${random}`, unique per process. */
   identity?: string;

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
+import { KubeConfig } from '@kubernetes/client-node';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { compareFencingTokens } from '../../lib/elector/index.js';
 import {
@@ -256,4 +257,33 @@ describe('LeaderElectionModule against a real kube-apiserver', () => {
     expect(workTwo.bill()).toBeUndefined();
     expect(workTwo.report()).toBe('reported');
   }, 20_000);
+
+  it("out of a Pod, the Lease goes to the kubeconfig context's namespace when no option names one", async () => {
+    const namespace = uniqueLeaseName('ctx-ns');
+    const created = await rawRequest('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
+    expect(created.status).toBe(201);
+    const admin = kubeConfigFor('admin');
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: admin.clusters,
+      users: admin.users,
+      contexts: admin.contexts.map((context) => ({ ...context, namespace })),
+      currentContext: admin.currentContext,
+    });
+    const leaseName = uniqueLeaseName('ctx-lease');
+    const previous = process.env.POD_NAMESPACE;
+    delete process.env.POD_NAMESPACE;
+    try {
+      const moduleRef = await Test.createTestingModule({
+        imports: [LeaderElectionModule.forRoot({ leaseName, kubeConfig, logLevel: 'silent', ...timings })],
+      }).compile();
+      await moduleRef.init();
+      await moduleRef.get(LeaderElectionService).waitForLeadership();
+      expect((await rawRequest('GET', leasePath(leaseName, namespace))).status).toBe(200);
+      await moduleRef.close();
+    } finally {
+      if (previous !== undefined) process.env.POD_NAMESPACE = previous;
+      await rawRequest('DELETE', `/api/v1/namespaces/${namespace}`);
+    }
+  });
 });

@@ -147,18 +147,32 @@ describe('identity and namespace', () => {
     expect(resolveElectorOptions({ lock }).identity).toMatch(/^web-7d9f-abcde_[0-9a-f]{8}$/);
   });
 
-  it('resolves the namespace: option, then POD_NAMESPACE, then the namespace file, then "default"', () => {
+  it('resolves the namespace in a Pod: option, then POD_NAMESPACE, then the namespace file, then "default"', () => {
     const file = join(dir, 'namespace');
     writeFileSync(file, 'from-file\n');
     process.env.POD_NAMESPACE = 'from-env';
+    const inPod = (namespaceFile: string) => ({ inPod: true, namespaceFile, contextNamespace: 'from-context' });
 
-    expect(resolveNamespace('from-option', file)).toBe('from-option');
-    expect(resolveNamespace(undefined, file)).toBe('from-env');
-    expect(resolveNamespace('', file)).toBe('from-env');
+    expect(resolveNamespace('from-option', inPod(file))).toBe('from-option');
+    expect(resolveNamespace(undefined, inPod(file))).toBe('from-env');
+    expect(resolveNamespace('', inPod(file))).toBe('from-env');
     delete process.env.POD_NAMESPACE;
-    expect(resolveNamespace(undefined, file)).toBe('from-file');
-    expect(resolveNamespace(undefined, join(dir, 'missing'))).toBe('default');
+    expect(resolveNamespace(undefined, inPod(file))).toBe('from-file');
+    expect(resolveNamespace(undefined, { inPod: true, namespaceFile: join(dir, 'missing') })).toBe('default');
     writeFileSync(file, '  \n');
-    expect(resolveNamespace(undefined, file)).toBe('default');
+    expect(resolveNamespace(undefined, { inPod: true, namespaceFile: file })).toBe('default');
+  });
+
+  it('resolves the namespace out of a Pod: option, then the kubeconfig context\'s namespace, then POD_NAMESPACE, then "default"', () => {
+    const file = join(dir, 'namespace');
+    writeFileSync(file, 'from-file\n');
+    process.env.POD_NAMESPACE = 'from-env';
+    const local = { inPod: false, namespaceFile: file };
+
+    expect(resolveNamespace('from-option', { ...local, contextNamespace: 'from-context' })).toBe('from-option');
+    expect(resolveNamespace(undefined, { ...local, contextNamespace: 'from-context' })).toBe('from-context');
+    expect(resolveNamespace(undefined, local)).toBe('from-env');
+    delete process.env.POD_NAMESPACE;
+    expect(resolveNamespace(undefined, local)).toBe('default');
   });
 });
