@@ -32,6 +32,9 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof LeaderElectionModuleOpt
   'coordinated',
 ]);
 
+/** forRoot()/forRootAsync() options that are not election options (`LeaderElectionModuleExtras`). */
+const MODULE_SHAPING_OPTIONS: ReadonlySet<string> = new Set(['name', 'spread', 'isGlobal']);
+
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -115,6 +118,13 @@ export function validateModuleOptions(options: LeaderElectionModuleOptions): voi
     fail('options', 'LeaderElectionModule needs an options object, for example { leaseName: "my-service-leader" }.');
   }
   for (const key of Object.keys(options)) {
+    if (MODULE_SHAPING_OPTIONS.has(key)) {
+      fail(
+        key,
+        'shapes the module (its providers and tokens), which Nest builds before any factory runs, so it cannot ' +
+          `come from the forRootAsync() factory. Pass it beside the factory: forRootAsync({ ${key}: …, useFactory }).`,
+      );
+    }
     if (!KNOWN_OPTIONS.has(key)) {
       fail(key, `unknown option. Known options: ${[...KNOWN_OPTIONS].join(', ')}.`);
     }

@@ -152,6 +152,16 @@ describe('LeaderElectionModule (standalone, no Kubernetes)', () => {
     }
   });
 
+  it('a module-shaping option returned by the forRootAsync factory fails saying where it belongs', async () => {
+    for (const key of ['name', 'spread', 'isGlobal']) {
+      const value = key === 'spread' ? ['billing'] : key === 'isGlobal' ? false : 'billing';
+      const form = LeaderElectionModule.forRootAsync({ useFactory: () => ({ ...standalone, [key]: value }) });
+      await expect(compile([form], [])).rejects.toThrow(
+        new RegExp(`\`${key}\`.*cannot come from the forRootAsync\\(\\) factory.*forRootAsync\\(\\{ ${key}: …, useFactory \\}\\)`),
+      );
+    }
+  });
+
   it('two named elections in one app have their own services and Leases', async () => {
     @Injectable()
     class Named {
