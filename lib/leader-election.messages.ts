@@ -53,3 +53,9 @@ export const NO_GROUP_ELECTION = (group: string, election: string, elections: re
 
 /** An option that needs one Lease per registration was given with `spread`. */
 export const NOT_WITH_SPREAD = (field: string, why: string): string => `cannot be combined with \`spread\`: ${why}`;
+
+/** Warned at the first term in a Pod when nothing handles SIGTERM: the Lease would not be released on a rollout. */
+export const NO_SHUTDOWN_HOOKS = (lease: string, leaseDuration: number): string =>
+  `nothing handles SIGTERM in this process, so a rolling update kills this replica without releasing lease ${lease}, ` +
+  `and no other replica can lead for up to ${leaseDuration}ms. Call app.enableShutdownHooks() in main.ts ` +
+  '(before or after app.init()), so Nest ends the term, drains leader-only work and releases the Lease.';

@@ -4,6 +4,7 @@ import type { ElectorLogger, LeaderElectionEvent, LeaderElector, LeadershipTerm 
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
 import type { LeadershipEvent } from './interfaces/leadership-event.interface.js';
 import { DEFAULT_SHUTDOWN_DRAIN_TIMEOUT } from './leader-election.constants.js';
+import { NO_SHUTDOWN_HOOKS } from './leader-election.messages.js';
 import { LEADER_WORK, LeaderWork, type HasLeaderWork } from './leader-work.js';
 
 /**
@@ -21,6 +22,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
 
   private readonly subject = new Subject<LeadershipEvent>();
   private readonly unsubscribe: () => void;
+  private shutdownHooksChecked = false;
 
   /** Created by `LeaderElectionModule`; not meant to be constructed by hand. */
   constructor(
@@ -135,6 +137,22 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     }
   }
 
+  /**
+   * At the first term (Nest installs its signal listeners only when
+   * `enableShutdownHooks()` runs, possibly after init): in a Pod, warn once
+   * if nothing would handle SIGTERM. Not in standalone mode, nor outside a Pod.
+   */
+  private checkShutdownHooks(): void {
+    if (this.shutdownHooksChecked) return;
+    this.shutdownHooksChecked = true;
+    if (this.options.standalone || !process.env.KUBERNETES_SERVICE_HOST) return;
+    // A macrotask later: main.ts may call enableShutdownHooks() right after the bootstrap that started this term.
+    setTimeout(() => {
+      if (process.listenerCount('SIGTERM') > 0) return;
+      this.logger.warn(NO_SHUTDOWN_HOOKS(this.lease, this.elector.options.leaseDuration));
+    }, 0).unref();
+  }
+
   /** @internal Ends the event stream once the elector has stopped. */
   close(): void {
     this.subject.complete();
@@ -151,6 +169,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     };
     switch (event.type) {
       case 'started-leading':
+        this.checkShutdownHooks();
         this.subject.next({
           ...base,
           type: 'acquired',

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { Injectable, Logger, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { mkdtempSync } from 'node:fs';
@@ -16,6 +17,7 @@ import {
   OnlyWhenLeader,
   type LeadershipEvent,
 } from '../../lib/index.js';
+import { MemoryLeaseLock } from '../../lib/elector/index.js';
 
 const standalone = { leaseName: 'unit-leader', standalone: true, logLevel: 'silent' as const };
 
@@ -152,12 +154,56 @@ describe('LeaderElectionModule (standalone, no Kubernetes)', () => {
     }
   });
 
+  it('in a Pod, warns once at the first term when nothing handles SIGTERM; not once enableShutdownHooks() ran', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const saved = process.listeners('SIGTERM');
+    process.removeAllListeners('SIGTERM');
+    process.env.KUBERNETES_SERVICE_HOST = '10.0.0.1';
+    @Module({
+      imports: [
+        LeaderElectionModule.forRoot({
+          leaseName: 'hooks',
+          lock: new MemoryLeaseLock('hooks'),
+          logLevel: 'warn',
+          leaseDuration: 2000,
+          renewDeadline: 1000,
+          retryPeriod: 250,
+        }),
+      ],
+    })
+    class AppModule {}
+    const hookWarnings = () =>
+      warn.mock.calls.filter(([message]) => String(message).includes('app.enableShutdownHooks()'));
+    try {
+      const bare = await NestFactory.createApplicationContext(AppModule, { logger: false });
+      await bare.get(LeaderElectionService).waitForLeadership();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(hookWarnings()).toHaveLength(1);
+      expect(String(hookWarnings()[0]![0])).toContain('lease default/hooks');
+      await bare.close();
+
+      warn.mockClear();
+      const hooked = await NestFactory.createApplicationContext(AppModule, { logger: false });
+      hooked.enableShutdownHooks(); // after init, as Nest allows
+      await hooked.get(LeaderElectionService).waitForLeadership();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(hookWarnings()).toHaveLength(0);
+      await hooked.close();
+    } finally {
+      delete process.env.KUBERNETES_SERVICE_HOST;
+      process.removeAllListeners('SIGTERM');
+      for (const listener of saved) process.on('SIGTERM', listener);
+    }
+  });
+
   it('a module-shaping option returned by the forRootAsync factory fails saying where it belongs', async () => {
     for (const key of ['name', 'spread', 'isGlobal']) {
       const value = key === 'spread' ? ['billing'] : key === 'isGlobal' ? false : 'billing';
       const form = LeaderElectionModule.forRootAsync({ useFactory: () => ({ ...standalone, [key]: value }) });
       await expect(compile([form], [])).rejects.toThrow(
-        new RegExp(`\`${key}\`.*cannot come from the forRootAsync\\(\\) factory.*forRootAsync\\(\\{ ${key}: …, useFactory \\}\\)`),
+        new RegExp(
+          `\`${key}\`.*cannot come from the forRootAsync\\(\\) factory.*forRootAsync\\(\\{ ${key}: …, useFactory \\}\\)`,
+        ),
       );
     }
   });
