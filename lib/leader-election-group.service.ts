@@ -67,7 +67,7 @@ export class LeaderElectionGroupService implements OnApplicationBootstrap, Befor
 
   /**
    * With `spread: { shards }`: runs `work` once for each shard this replica
-   * leads, in parallel, each inside its own term (so `currentTerm()` of the
+   * leads, in parallel, each inside its own term (so `admittedTerm()` of the
    * shard's service, its `signal` and fencing token, apply) and tracked by
    * that shard's shutdown and handover drain. Resolves with the results of
    * the shards it ran.

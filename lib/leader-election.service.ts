@@ -3,6 +3,7 @@ import { Observable, Subject } from 'rxjs';
 import type { ElectorLogger, LeaderElectionEvent, LeaderElector, LeadershipTerm } from './elector/index.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
 import type { LeadershipEvent } from './interfaces/leadership-event.interface.js';
+import type { RunIfLeaderOptions } from './interfaces/only-when-leader-options.interface.js';
 import { DEFAULT_SHUTDOWN_DRAIN_TIMEOUT } from './leader-election.constants.js';
 import { NO_SHUTDOWN_HOOKS } from './leader-election.messages.js';
 import { LEADER_WORK, LeaderWork, type HasLeaderWork } from './leader-work.js';
@@ -118,8 +119,24 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
    * later term: once that term ends its `signal` is aborted, which is what
    * running work must check.
    */
-  currentTerm(): LeadershipTerm | null {
-    return this[LEADER_WORK].currentTerm();
+  admittedTerm(): LeadershipTerm | null {
+    return this[LEADER_WORK].admittedTerm();
+  }
+
+  /**
+   * The imperative `@OnlyWhenLeader`, for work that no decorator reaches (a
+   * job added with `SchedulerRegistry`, a closure, a consumer's callback):
+   * runs `work` only while this replica leads, passing the term that admitted
+   * it (its `signal` aborts when the term ends, its `fencingToken` fences
+   * writes). Nested leader-only calls keep that term, and the shutdown drain
+   * waits for it. On a follower it resolves `undefined`, or rejects with a
+   * `NotLeaderError` with `onFollower: 'throw'`.
+   */
+  runIfLeader<T>(
+    work: (term: LeadershipTerm) => T | PromiseLike<T>,
+    options: RunIfLeaderOptions = {},
+  ): Promise<T | undefined> {
+    return this[LEADER_WORK].runIfLeader(work, options.onFollower, options.label);
   }
 
   /** @internal Waits (bounded by `shutdownDrainTimeout`) for this election's running leader-only work. */

@@ -29,7 +29,7 @@ export function leaderWorkOf(service: unknown): LeaderWork | undefined {
 
 /**
  * The leader-only work of one election: admits calls under the current term,
- * carries that term across awaits (`currentTerm()`), and tracks running calls
+ * carries that term across awaits (`admittedTerm()`), and tracks running calls
  * and async leadership handlers for the shutdown drain. One instance per
  * service, so neither another election nor another app in the process can see
  * (or overwrite) its terms.
@@ -44,8 +44,13 @@ export class LeaderWork {
   ) {}
 
   /** The term that admitted the running call; null outside one. */
-  currentTerm(): LeadershipTerm | null {
+  admittedTerm(): LeadershipTerm | null {
     return this.admitted.getStore()?.term ?? null;
+  }
+
+  /** @deprecated Internal alias of {@link admittedTerm}, kept while the simulator moves over. */
+  currentTerm(): LeadershipTerm | null {
+    return this.admittedTerm();
   }
 
   /**
@@ -77,6 +82,26 @@ export class LeaderWork {
     const result = this.admitted.run({ term, gated: true }, body);
     if (isThenable(result)) this.track(result);
     return result;
+  }
+
+  /**
+   * The imperative gate: runs `work` with the term that admits it, exactly as
+   * `@OnlyWhenLeader` runs an async method (nested calls keep its term,
+   * tracked by the drain). Resolves `undefined` on a follower, or rejects
+   * with a `NotLeaderError` with `onFollower: 'throw'`.
+   */
+  runIfLeader<T>(
+    work: (term: LeadershipTerm) => T | PromiseLike<T>,
+    onFollower: FollowerCallBehaviour = 'skip',
+    label = 'runIfLeader',
+  ): Promise<T | undefined> {
+    if (onFollower !== 'skip' && onFollower !== 'throw') {
+      return Promise.reject(
+        new TypeError(`runIfLeader(): onFollower must be 'skip' or 'throw', got ${JSON.stringify(onFollower)}.`),
+      );
+    }
+    const run = this.run(async () => work(this.admittedTerm()!), true, label, onFollower);
+    return run as Promise<T | undefined>;
   }
 
   /**

@@ -18,7 +18,7 @@ function onLeadershipEvent(type: LeadershipEventType, election: string): MethodD
 
 /**
  * Calls the method with a `LeadershipEvent` each time this replica becomes
- * leader of `election`; `currentTerm()` inside it (and in work it starts) is
+ * leader of `election`; `admittedTerm()` inside it (and in work it starts) is
  * the new term. Start consumers here and return: the matching loss handler of
  * the same provider waits for this one to settle.
  */

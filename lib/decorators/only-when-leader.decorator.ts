@@ -16,7 +16,7 @@ import { followerCall, leaderWorkOf } from '../leader-work.js';
  * promise for async methods); with `onFollower: 'throw'` it throws a
  * `NotLeaderError` (rejects, for async methods).
  *
- * Inside the body, `LeaderElectionService.currentTerm()` returns the term that
+ * Inside the body, `LeaderElectionService.admittedTerm()` returns the term that
  * admitted the call, with its `signal` and `fencingToken`, across awaits.
  * Running calls are awaited by the shutdown drain before the Lease is released.
  *

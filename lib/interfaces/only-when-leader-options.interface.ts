@@ -5,6 +5,14 @@ export type FollowerCallBehaviour =
   /** Throw a `NotLeaderError` (a rejected promise for async methods), so the caller sees a failure. */
   | 'throw';
 
+/** Options of `LeaderElectionService.runIfLeader()`. */
+export interface RunIfLeaderOptions {
+  /** Default `skip` (resolves `undefined`). `throw` rejects with a `NotLeaderError`, so a caller sees a failure. */
+  onFollower?: FollowerCallBehaviour;
+  /** Names the work in debug logs. Default `runIfLeader`. */
+  label?: string;
+}
+
 /** Options of `@OnlyWhenLeader()`. */
 export interface OnlyWhenLeaderOptions {
   /** Registration name of the election. Default `default`. */

@@ -3,6 +3,7 @@ import { Observable, Subject } from 'rxjs';
 import { LeadershipEndedError } from '../elector/leadership-term.js';
 import type { LeadershipTerm } from '../elector/leadership-term.js';
 import type { LeadershipEvent, LeadershipLossReason } from '../interfaces/leadership-event.interface.js';
+import type { RunIfLeaderOptions } from '../interfaces/only-when-leader-options.interface.js';
 import { DEFAULT_ELECTION, DEFAULT_SHUTDOWN_DRAIN_TIMEOUT } from '../leader-election.constants.js';
 import { LEADER_WORK, LeaderWork, type HasLeaderWork } from '../leader-work.js';
 
@@ -28,7 +29,7 @@ export interface TestingLeaderElectionOptions {
 
 /**
  * An election you drive from a test: a follower or the leader at will, with
- * the same events, terms (signal, fencing token) and `currentTerm()` as
+ * the same events, terms (signal, fencing token) and `admittedTerm()` as
  * `LeaderElectionService`, and no Kubernetes. It stands in for
  * `LeaderElectionService` under the same injection tokens, so
  * `@OnlyWhenLeader`, the leadership decorators and `LeaderGuard` use it.
@@ -83,8 +84,16 @@ export class TestingLeaderElection implements OnApplicationBootstrap, BeforeAppl
   }
 
   /** The term that admitted the running `@OnlyWhenLeader` call (or acquire handler); null outside one. */
-  currentTerm(): LeadershipTerm | null {
-    return this[LEADER_WORK].currentTerm();
+  admittedTerm(): LeadershipTerm | null {
+    return this[LEADER_WORK].admittedTerm();
+  }
+
+  /** As `LeaderElectionService.runIfLeader()`: runs `work` only while leading, with the term that admitted it. */
+  runIfLeader<T>(
+    work: (term: LeadershipTerm) => T | PromiseLike<T>,
+    options: RunIfLeaderOptions = {},
+  ): Promise<T | undefined> {
+    return this[LEADER_WORK].runIfLeader(work, options.onFollower, options.label);
   }
 
   /** Resolves with the term once this replica leads; rejects if `signal` aborts or the app shuts down first. */

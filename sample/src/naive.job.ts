@@ -18,7 +18,7 @@ export class NaiveJob {
   @OnlyWhenLeader()
   @Interval(Number(process.env.NAIVE_INTERVAL_MS ?? 1000))
   async run(): Promise<void> {
-    const term = this.election.currentTerm()!;
+    const term = this.election.admittedTerm()!;
     this.telemetry.record('naive-begin', this.election.identity, { token: term.fencingToken });
     await new Promise((resolve) => setTimeout(resolve, Number(process.env.NAIVE_WORK_MS)));
     this.telemetry.record('naive-end', this.election.identity, {

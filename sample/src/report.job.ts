@@ -21,7 +21,7 @@ export class ReportJob {
   @OnlyWhenLeader()
   async report(): Promise<void> {
     this.runs.report++;
-    const term = this.election.currentTerm();
+    const term = this.election.admittedTerm();
     this.logger.log(`report #${this.runs.report} (fencing token ${term?.fencingToken})`);
   }
 
@@ -30,7 +30,7 @@ export class ReportJob {
   @Interval(Number(process.env.RECONCILE_INTERVAL_MS ?? 1000))
   async reconcile(): Promise<void> {
     // The term that admitted this call: `election.term` could already be a later one, or null.
-    const term = this.election.currentTerm();
+    const term = this.election.admittedTerm();
     if (!term) return;
     this.runs.reconcile++;
     this.telemetry.record('work-begin', this.election.identity, { token: term.fencingToken });

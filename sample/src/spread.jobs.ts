@@ -41,7 +41,7 @@ export function spreadJob(election: string): Type<unknown> {
     @Interval(`${election}-job`, Number(process.env.SPREAD_INTERVAL_MS ?? 1000))
     @OnlyWhenLeader(election)
     async run(): Promise<void> {
-      const term = this.service.currentTerm();
+      const term = this.service.admittedTerm();
       if (!term) return;
       this.runs++;
       this.telemetry.record('job-work-begin', this.service.identity, { election, token: term.fencingToken });

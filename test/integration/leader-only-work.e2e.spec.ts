@@ -41,7 +41,7 @@ function scheduleRecipe(app: string, leaseName: string, ticks: Tick[], marks: Ma
     @Cron(CronExpression.EVERY_SECOND, { name: 'report', disabled: true })
     @OnlyWhenLeader()
     report(): void {
-      const term = this.election.currentTerm()!;
+      const term = this.election.admittedTerm()!;
       ticks.push({ app, at: performance.now(), token: String(term.fencingToken), aborted: term.signal.aborted });
     }
 

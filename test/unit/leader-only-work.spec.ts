@@ -16,6 +16,7 @@ import {
   type LeadershipTerm,
 } from '../../lib/index.js';
 import { MemoryLeaseLock } from '../../lib/elector/index.js';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { NestApps } from '../support/nest-apps.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
@@ -54,15 +55,15 @@ class Work {
 
   @OnlyWhenLeader()
   sync(): LeadershipTerm | null {
-    return this.election.currentTerm();
+    return this.election.admittedTerm();
   }
 
   @OnlyWhenLeader()
   async long(): Promise<void> {
-    this.seen.push(this.election.currentTerm());
+    this.seen.push(this.election.admittedTerm());
     await this.release.promise;
     await new Promise((resolve) => setTimeout(resolve, 1));
-    this.seen.push(this.election.currentTerm());
+    this.seen.push(this.election.admittedTerm());
   }
 
   @OnlyWhenLeader({ onFollower: 'throw' })
@@ -76,7 +77,7 @@ class Work {
   }
 
   outside(): LeadershipTerm | null {
-    return this.election.currentTerm();
+    return this.election.admittedTerm();
   }
 }
 
@@ -106,14 +107,14 @@ describe('leader-only work in Nest', () => {
     return { moduleRef, service: moduleRef.get(LeaderElectionService) };
   }
 
-  it('currentTerm() is the admitted term inside a gated call, across awaits, and null outside', async () => {
+  it('admittedTerm() is the admitted term inside a gated call, across awaits, and null outside', async () => {
     const lock = new MemoryLeaseLock('term-context');
     const { moduleRef, service } = await app('a', lock);
     const term = await service.waitForLeadership();
     const work = moduleRef.get(Work);
     expect(work.sync()).toBe(term);
     expect(work.outside()).toBeNull();
-    expect(service.currentTerm()).toBeNull();
+    expect(service.admittedTerm()).toBeNull();
     const running = work.long();
     expect(work.outside()).toBeNull(); // the caller is not inside the gated call
     work.release.resolve();
@@ -158,12 +159,12 @@ describe('leader-only work in Nest', () => {
 
       @OnlyWhenLeader()
       async persist(): Promise<LeadershipTerm | null> {
-        return this.election.currentTerm();
+        return this.election.admittedTerm();
       }
 
       @OnlyWhenLeader({ onFollower: 'throw' })
       async persistStrict(): Promise<LeadershipTerm | null> {
-        return this.election.currentTerm();
+        return this.election.admittedTerm();
       }
     }
     const lock = new MemoryLeaseLock('nested-term');
@@ -224,7 +225,7 @@ describe('leader-only work in Nest', () => {
 
       @OnlyWhenLeader()
       async process(): Promise<LeadershipTerm | null> {
-        return this.election.currentTerm();
+        return this.election.admittedTerm();
       }
     }
     const lock = new MemoryLeaseLock('worker-loop-term');
@@ -242,6 +243,61 @@ describe('leader-only work in Nest', () => {
     expect(loop.jobs).toEqual([first, second]);
   }, 10_000);
 
+  it("runIfLeader(): the imperative gate of a SchedulerRegistry job, with the decorator's semantics", async () => {
+    @Injectable()
+    class RuntimeJobs {
+      runs: Array<{ term: LeadershipTerm; admitted: LeadershipTerm | null; nested: LeadershipTerm | null }> = [];
+      slow = deferred();
+      constructor(
+        readonly election: LeaderElectionService,
+        readonly registry: SchedulerRegistry,
+      ) {}
+
+      schedule(): void {
+        const tick = () =>
+          void this.election.runIfLeader(async (term) => {
+            this.runs.push({ term, admitted: this.election.admittedTerm(), nested: (await this.nested()) ?? null });
+          });
+        this.registry.addInterval('runtime-job', setInterval(tick, 20));
+      }
+
+      @OnlyWhenLeader()
+      async nested(): Promise<LeadershipTerm | null> {
+        return this.election.admittedTerm();
+      }
+    }
+    const lock = new MemoryLeaseLock('run-if-leader');
+    const leader = await app('a', lock, [RuntimeJobs, SchedulerRegistry]);
+    const follower = await app('b', lock, [RuntimeJobs, SchedulerRegistry]);
+    const term = await leader.service.waitForLeadership();
+    const jobs = [leader, follower].map(({ moduleRef }) => moduleRef.get(RuntimeJobs));
+    for (const job of jobs) job.schedule();
+    await waitUntil(() => jobs[0]!.runs.length >= 3, 2000, 'three runs on the leader');
+    expect(jobs[1]!.runs).toEqual([]);
+    expect(jobs[0]!.runs[0]).toEqual({ term, admitted: term, nested: term });
+    // On a follower: undefined, or a NotLeaderError with onFollower: 'throw'.
+    await expect(follower.service.runIfLeader(() => 'ran')).resolves.toBeUndefined();
+    await expect(follower.service.runIfLeader(() => 'ran', { onFollower: 'throw' })).rejects.toBeInstanceOf(
+      NotLeaderError,
+    );
+    await expect(leader.service.runIfLeader(() => 'ran')).resolves.toBe('ran');
+    // The shutdown drain waits for running work before the Lease is released.
+    let finished = false;
+    const running = leader.service.runIfLeader(async () => {
+      await jobs[0]!.slow.promise;
+      finished = true;
+    });
+    const closing = leader.moduleRef.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(leader.service.isLeader).toBe(false);
+    expect((lock.peek() as { holderIdentity: string }).holderIdentity).toBe('a');
+    jobs[0]!.slow.resolve();
+    await Promise.all([running, closing]);
+    expect(finished).toBe(true);
+    expect((lock.peek() as { holderIdentity: string }).holderIdentity).not.toBe('a');
+    for (const job of jobs) job.registry.deleteInterval('runtime-job');
+  });
+
   it('two apps in one process and two elections in one app each have their own term context', async () => {
     @Injectable()
     class TwoElections {
@@ -252,7 +308,7 @@ describe('leader-only work in Nest', () => {
 
       @OnlyWhenLeader('billing')
       bill() {
-        return { billing: this.billing.currentTerm(), reports: this.reports.currentTerm() };
+        return { billing: this.billing.admittedTerm(), reports: this.reports.admittedTerm() };
       }
     }
     const refs = [];
@@ -338,8 +394,8 @@ class Consumer {
   @OnLeadershipAcquired()
   async start(event: LeadershipEvent): Promise<void> {
     this.log.push('start:begin');
-    this.terms.push(this.election.currentTerm());
-    expect(event.term).toBe(this.election.currentTerm());
+    this.terms.push(this.election.admittedTerm());
+    expect(event.term).toBe(this.election.admittedTerm());
     if (this.startGate) await this.startGate;
     this.log.push('start:end');
   }

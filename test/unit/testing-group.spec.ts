@@ -33,7 +33,7 @@ class Jobs {
 
   @OnlyWhenLeader('billing')
   bill(): string {
-    return `billed under ${this.billing.currentTerm()!.fencingToken}`;
+    return `billed under ${this.billing.admittedTerm()!.fencingToken}`;
   }
 
   @OnlyWhenLeader({ election: 'reports', onFollower: 'throw' })
@@ -62,7 +62,7 @@ class Partitions {
   consume(): Promise<{ shard: number; token: string; inTerm: boolean }[]> {
     return this.group.forEachLedShard(async (shard, term) => {
       await this.gate;
-      const inTerm = this.group.service(`partitions-${shard}`).currentTerm() === term;
+      const inTerm = this.group.service(`partitions-${shard}`).admittedTerm() === term;
       return { shard, token: term.fencingToken, inTerm };
     });
   }

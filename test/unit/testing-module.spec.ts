@@ -34,21 +34,21 @@ class ReportJob {
 
   @OnlyWhenLeader()
   report(): string {
-    const term = this.election.currentTerm()!;
+    const term = this.election.admittedTerm()!;
     this.runs.push({ token: term.fencingToken, aborted: term.signal.aborted });
     return 'done';
   }
 
   @OnlyWhenLeader({ onFollower: 'throw' })
   async consume(): Promise<LeadershipTerm> {
-    this.running = this.election.currentTerm();
+    this.running = this.election.admittedTerm();
     return this.running!;
   }
 
   @OnLeadershipAcquired()
   async start(event: LeadershipAcquiredEvent): Promise<void> {
     await Promise.resolve();
-    this.log.push(`acquired ${event.fencingToken} current=${this.election.currentTerm()?.fencingToken}`);
+    this.log.push(`acquired ${event.fencingToken} current=${this.election.admittedTerm()?.fencingToken}`);
   }
 
   @OnLeadershipLost()
@@ -137,7 +137,7 @@ describe('nestjs-lease-election/testing', () => {
 
       @OnlyWhenLeader('billing')
       charge(): string | null {
-        return this.billing.currentTerm()?.fencingToken ?? null;
+        return this.billing.admittedTerm()?.fencingToken ?? null;
       }
     }
     const moduleRef = await apps.start(

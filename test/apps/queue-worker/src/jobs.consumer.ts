@@ -66,7 +66,7 @@ export class JobsConsumer extends WorkerHost {
 
   @OnlyWhenLeader({ onFollower: 'throw' }) // a job that slips through fails and is retried, never "completed"
   async process(job: Job<{ sequence: number }>): Promise<string> {
-    const term = this.election.currentTerm()!;
+    const term = this.election.admittedTerm()!;
     const token = term.fencingToken;
     this.reporter.emit({ event: 'job-start', jobId: job.id!, token, attempt: job.attemptsStarted });
     this.unsaved.set(job.id!, { job, token });

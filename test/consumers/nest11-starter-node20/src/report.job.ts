@@ -23,7 +23,7 @@ export class ReportJob {
 
   @OnlyWhenLeader()
   report(): ReportRun | undefined {
-    const term = this.election.currentTerm();
+    const term = this.election.admittedTerm();
     if (!term) throw new Error('@OnlyWhenLeader ran the job without a term');
     const run = { fencingToken: term.fencingToken, signal: term.signal };
     this.runs.push(run);
