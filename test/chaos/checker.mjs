@@ -47,6 +47,41 @@ export function loadRun(dir) {
   return { events, timeline: readJsonLines(join(dir, 'timeline.jsonl')), probes, ...run };
 }
 
+/**
+ * How long a spread job may stay without a holder once the faults touching its election have cleared (README,
+ * "Ownership gaps"). With the sample's group defaults: requestTimeout = renewDeadline / 2, rankStep =
+ * min(100, retryPeriod / 2). The last claim expires leaseDuration after the followers saw it; a polling follower
+ * (or one whose last attempt failed) tries within 2.2 × retryPeriod; a ranked candidate stands back up to the
+ * previous holder's rank, members + ceil(2 × retryPeriod / rankStep), each rankStep long; the winning attempt is a
+ * GET and a PUT, each cut at requestTimeout; plus the run's scheduling slack.
+ */
+export function ownershipBound(timings, slackMs, members) {
+  const { leaseDuration, renewDeadline, retryPeriod } = timings;
+  const requestTimeout = renewDeadline / 2;
+  const rankStep = Math.min(100, retryPeriod / 2);
+  const standBackMs = (members + Math.ceil((2 * retryPeriod) / rankStep)) * rankStep;
+  const boundMs = leaseDuration + 2.2 * retryPeriod + standBackMs + 2 * requestTimeout + slackMs;
+  return { boundMs, members, standBackMs, rankStep, requestTimeout };
+}
+
+/**
+ * Faults on the control plane, or on every replica behind an apiserver: they touch every election. Faults that only
+ * write the default election's Lease (malformed-*) touch no job; faults on one replica are taken from its signals
+ * and its proxy's modes (see checkRun).
+ */
+const CONTROL_PLANE_FAULTS = new Set([
+  'apiserver-restart',
+  'apiserver-restart-inflight',
+  'partition+apiserver-restart',
+  'stop+apiserver-restart',
+  'etcd-member-restart',
+  'etcd-leader-kill',
+  'apiserver-kill',
+  'apiserver-move',
+  'slow-watch',
+  'slow-watch+kill',
+]);
+
 /** 503s (or no answer) from a replica this soon after its launch are boot noise, not a verdict. */
 export const PROBE_STARTUP_GRACE_MS = 3000;
 
@@ -679,6 +714,191 @@ export function checkRun(run) {
   };
   checkWokenTerms(terms, DEFAULT_SCOPE);
 
+  // ------------------------------------------- spreading group: what touches an election
+  // Windows { from, to, what }: while one is open, or until `to` (its lag included), an election it touches may be
+  // without a holder for reasons no bound covers. `shared` touch every election; `ofReplica` only the elections whose
+  // Lease that replica held (or, without Lease observations, every election). See the README, "Ownership gaps".
+  const runStart = timeline.reduce((min, record) => (min === null || record.at < min ? record.at : min), null) ?? 0n;
+  const since = (at) => `+${(ms(at - runStart) / 1000).toFixed(1)} s`;
+  // Faults are recorded when they end, one at a time: the next record after a moment names the fault in progress.
+  const faultAround = (at) => {
+    const fault = faults.find((record) => record.at >= at);
+    return fault ? `, during ${fault.type} #${fault.id}` : '';
+  };
+  const shared = [];
+  for (const fault of faults) {
+    if (CONTROL_PLANE_FAULTS.has(fault.type)) {
+      // A watch event queued behind the delay still arrives up to delayMs after the proxy passes again.
+      const lag = fault.type.startsWith('slow-watch') ? fromMs(fault.delayMs ?? 0) : 0n;
+      shared.push({ from: fault.startAt, to: (fault.clearAt ?? fault.at) + lag, what: `${fault.type} #${fault.id}` });
+    } else if (fault.type.endsWith('-handover')) {
+      // The skew episode fences every follower but the skewed one, fresh and slow-clocked: nearly no candidate writes.
+      shared.push({
+        from: fault.fenceStartAt ?? fault.startAt,
+        to: fault.fenceClearAt ?? fault.at,
+        what: `the fence of ${fault.type} #${fault.id}`,
+      });
+    }
+  }
+  const ofReplica = new Map();
+  const disturb = (identity, window) => ofReplica.set(identity, [...(ofReplica.get(identity) ?? []), window]);
+  for (const record of timeline) {
+    if (record.kind === 'signal' && (record.signal === 'SIGKILL' || record.signal === 'SIGTERM')) {
+      disturb(record.identity, {
+        from: record.at,
+        to: record.at,
+        what: `${record.signal} of ${record.identity}${faultAround(record.at)}`,
+      });
+    }
+  }
+  for (const [identity, state] of lives) {
+    for (const freeze of state.freezes) {
+      disturb(identity, {
+        from: freeze.from,
+        to: freeze.to,
+        what: `SIGSTOP of ${identity}${faultAround(freeze.from)}`,
+      });
+    }
+  }
+  // Proxy modes (run.mjs records each change): from a mode other than pass until pass, plus the delay of chunks
+  // already queued, to every replica that lived in the slot meanwhile.
+  const slotLives = timeline
+    .filter((record) => record.kind === 'launch' && record.slot !== undefined)
+    .map((record) => ({ slot: record.slot, identity: record.identity, from: record.at, to: deathOf(record.identity) }));
+  const openModes = new Map();
+  const closeMode = (slot, at) => {
+    const open = openModes.get(slot);
+    if (!open) return;
+    openModes.delete(slot);
+    const to = at + fromMs(open.delayMs);
+    for (const life of slotLives) {
+      if (life.slot !== slot || life.from > to || life.to < open.from) continue;
+      disturb(life.identity, {
+        from: open.from,
+        to,
+        what: `${open.modes.join('/')} of ${life.identity}${faultAround(open.from)}`,
+      });
+    }
+  };
+  for (const record of timeline) {
+    if (record.kind !== 'proxy') continue;
+    if (record.mode === 'pass') closeMode(record.slot, record.at);
+    else {
+      const open = openModes.get(record.slot) ?? { from: record.at, delayMs: 0, modes: [] };
+      open.delayMs = Math.max(open.delayMs, record.delayMs ?? 0);
+      if (!open.modes.includes(record.mode)) open.modes.push(record.mode);
+      openModes.set(record.slot, open);
+    }
+  }
+  for (const slot of [...openModes.keys()]) closeMode(slot, endAt);
+  // Who the harness saw named as holder of each job Lease (run.mjs polls them), by election, in time order.
+  const leaseViews = new Map();
+  for (const record of timeline) {
+    if (record.kind === 'lease-holder')
+      leaseViews.set(record.election, [...(leaseViews.get(record.election) ?? []), record]);
+  }
+  /** Holders named by the Lease of `election` from `from` to `to` (the one named at `from` included); null unknown. */
+  const namedHolders = (election, from, to) => {
+    const views = leaseViews.get(election);
+    if (!views) return null;
+    const named = new Set();
+    let before = null;
+    for (const view of views) {
+      if (view.at < from) before = view;
+      else if ((view.sentAt ?? view.at) <= to && view.holder) named.add(view.holder);
+    }
+    if (before?.holder) named.add(before.holder);
+    return named;
+  };
+  /** Replicas whose member record may be live between `from` and `to`: from launch until 2 × leaseDuration after death. */
+  const membersDuring = (from, to) => {
+    let count = 0;
+    for (const identity of events.keys()) {
+      const launchedAt = lives.get(identity)?.launchedAt ?? 0n;
+      if (launchedAt <= to && deathOf(identity) + 2n * fromMs(timings.leaseDuration) >= from) count++;
+    }
+    return count;
+  };
+  // A replica is up once it answers a probe: the app listens only after the group announced itself, read the
+  // members (at most requestTimeout) and waited memberSettle, then started its electors.
+  const upAt = new Map();
+  for (const probe of run.probes ?? []) {
+    if (probe.status == null) continue;
+    const seen = upAt.get(probe.identity);
+    if (seen === undefined || probe.at < seen) upAt.set(probe.identity, probe.at);
+  }
+  const shutdownAt = timeline.find((record) => record.kind === 'shutdown')?.at ?? null;
+  const firstLaunch = timeline.find((record) => record.kind === 'launch')?.at ?? null;
+
+  /**
+   * One job's ownership gaps: between terms, from the cold start to its first term (when probes tell when replicas
+   * were up), and from its last term to the shutdown. Each is measured from the moment the faults touching it had
+   * cleared, and must stay within ownershipBound.
+   */
+  const checkOwnership = (election, sorted, electionWork, gaps) => {
+    const checked = [...gaps];
+    const last = sorted.reduce((latest, term) => (latest === null || term.end > latest.end ? term : latest), null);
+    if (shutdownAt !== null && last !== null && last.end < shutdownAt)
+      checked.push({ from: last.end, to: shutdownAt, previous: last, next: null });
+    if (firstLaunch !== null && sorted.length > 0 && upAt.size > 0)
+      checked.push({ from: firstLaunch, to: sorted[0].start, previous: null, next: sorted[0] });
+    let worst = null;
+    for (const gap of checked) {
+      if (shutdownAt !== null && gap.from >= shutdownAt) continue;
+      const end = shutdownAt !== null && gap.to > shutdownAt ? shutdownAt : gap.to;
+      let clearedAt = gap.from;
+      let clearedBy = gap.previous
+        ? `the end of ${gap.previous.identity}'s term (${gap.previous.reason})`
+        : 'the launch';
+      // Ties go to the later cause named: a SIGKILL at the gap's start names the kill.
+      const later = (at, what) => {
+        if (at >= clearedAt) [clearedAt, clearedBy] = [at, what];
+      };
+      if (gap.previous === null) {
+        for (const [identity, at] of upAt)
+          if ((lives.get(identity)?.launchedAt ?? 0n) <= gap.to) later(at, `${identity} up`);
+      } else if (gap.previous.reason === 'handed-over' || gap.previous.reason === 'shutdown') {
+        // It drains its work before it releases the Lease.
+        for (const execution of electionWork) {
+          const { identity, start, end: workEnd } = execution;
+          if (identity === gap.previous.identity && start >= gap.previous.start && start <= gap.previous.end)
+            later(workEnd, `${identity}'s work drained`);
+        }
+      }
+      const named = namedHolders(election, gap.from, end);
+      const touched = named === null ? [...ofReplica.keys()] : [...named, gap.previous?.identity].filter(Boolean);
+      for (const window of [...shared, ...touched.flatMap((identity) => ofReplica.get(identity) ?? [])]) {
+        if (window.from <= end) later(window.to, window.what);
+      }
+      const members = membersDuring(gap.from - fromMs(timings.leaseDuration), end);
+      const { boundMs } = ownershipBound(timings, slackMs, members);
+      const afterMs = end > clearedAt ? ms(end - clearedAt) : 0;
+      const entry = {
+        election,
+        gapMs: ms(end - gap.from),
+        afterMs,
+        boundMs,
+        members,
+        fromMs: ms(gap.from - runStart),
+        clearedAtMs: ms(clearedAt - runStart),
+        clearedBy,
+        previous: gap.previous?.identity ?? null,
+        next: gap.next?.identity ?? null,
+      };
+      if (worst === null || afterMs > worst.afterMs) worst = entry;
+      if (afterMs > boundMs) {
+        violation(
+          'ownership',
+          `job ${election}: no holder for ${(entry.gapMs / 1000).toFixed(1)} s` +
+            `${gap.next ? '' : ' (until the shutdown)'}, ${(afterMs / 1000).toFixed(1)} s after the faults touching it` +
+            ` cleared at ${since(clearedAt)} (${clearedBy}), bound ${(boundMs / 1000).toFixed(2)} s`,
+          entry,
+        );
+      }
+    }
+    return { worst, gaps: checked.length };
+  };
+
   // ---------------------------------------------------- spreading group: checks
   // Each job's election on its own, by the rules of the default one: terms and work of different replicas must not
   // overlap (skewed clocks mapped back as above, no extra tolerance), work only inside its own term with its token,
@@ -693,6 +913,8 @@ export function checkRun(run) {
     let maxWorkOverlap = 0n;
     let maxGap = 0n;
     let maxHandoverGap = null;
+    let worstOwnership = null;
+    let checkedGaps = 0;
     for (const election of elections) {
       const scope = jobScope(election);
       const electionTerms = jobTerms.filter((term) => term.election === election);
@@ -704,12 +926,15 @@ export function checkRun(run) {
       if (workOverlapNs > maxWorkOverlap) maxWorkOverlap = workOverlapNs;
       const sorted = checkFencing(electionTerms, scope);
       checkWokenTerms(electionTerms, scope);
-      // Measured, not asserted: the longest time the job had no holder between two terms, and after a handover.
+      // The longest time the job had no holder between two terms, and after a handover; each gap is then checked
+      // against the ownership bound, from the moment the faults touching it cleared.
       let covered = null;
       let electionGap = 0n;
+      const gaps = [];
       for (const term of sorted) {
         if (covered !== null && term.start > covered.end) {
           const gap = term.start - covered.end;
+          gaps.push({ from: covered.end, to: term.start, previous: covered, next: term });
           if (gap > electionGap) electionGap = gap;
           if (covered.reason === 'handed-over' && (maxHandoverGap === null || gap > maxHandoverGap))
             maxHandoverGap = gap;
@@ -717,6 +942,10 @@ export function checkRun(run) {
         if (covered === null || term.end > covered.end) covered = term;
       }
       if (electionGap > maxGap) maxGap = electionGap;
+      const ownership = checkOwnership(election, sorted, electionWork, gaps);
+      checkedGaps += ownership.gaps;
+      if (ownership.worst && (worstOwnership === null || ownership.worst.afterMs > worstOwnership.afterMs))
+        worstOwnership = ownership.worst;
       for (const term of electionTerms) {
         termsPerIdentity[term.identity] = (termsPerIdentity[term.identity] ?? 0) + 1;
         endReasons[term.reason ?? '(none)'] = (endReasons[term.reason ?? '(none)'] ?? 0) + 1;
@@ -730,6 +959,7 @@ export function checkRun(run) {
         maxTermOverlapMs: ms(termOverlapNs),
         maxWorkOverlapMs: ms(workOverlapNs),
         maxGapMs: ms(electionGap),
+        maxGapAfterClearMs: ownership.worst?.afterMs ?? 0,
       };
     }
     spread = {
@@ -746,6 +976,8 @@ export function checkRun(run) {
       endReasons,
       maxGapMs: ms(maxGap),
       maxHandoverGapMs: maxHandoverGap === null ? null : ms(maxHandoverGap),
+      // The gap that came closest to the ownership bound, measured from when the faults touching it cleared.
+      ownership: { checkedGaps, worst: worstOwnership, bound: ownershipBound(timings, slackMs, run.replicas ?? 5) },
       byElection,
     };
   }
@@ -1096,6 +1328,109 @@ export function selfTest() {
       result: skewedJob(2, 2000, 4000),
     },
     { name: 'spread: a fast clock mapped back: clean', expect: [], result: skewedJob(2, 2500, 2900) },
+  );
+  // Ownership gaps: a leads billing from 1000; b takes it over `after` ms past the moment the faults touching billing
+  // cleared. Just over the bound must fire, just under must not. The bound counts the member records live then.
+  const boundFor = (members) => ownershipBound(timings, 300, members).boundMs;
+  const slotted = (identity, slot) => ({ kind: 'launch', identity, slot, at: 0n });
+  const ownership = ({ aEnd = null, bAt, c = false, timeline: extra = [] }) =>
+    check(
+      {
+        a: [
+          job('term-start', 1000, 'billing', { token: '1' }),
+          ...(aEnd === null ? [] : [job('term-end', aEnd, 'billing', { token: '1', reason: 'renew-failed' })]),
+        ],
+        b: bAt === null ? [] : [job('term-start', bAt, 'billing', { token: '2' })],
+        ...(c ? { c: [] } : {}),
+      },
+      [slotted('a', 0), slotted('b', 1), ...(c ? [slotted('c', 2)] : []), ...extra],
+    );
+  const killA = [
+    { kind: 'signal', identity: 'a', signal: 'SIGKILL', at: at(2000) },
+    { kind: 'exit', identity: 'a', code: null, signal: 'SIGKILL', expected: true, at: at(2001) },
+  ];
+  // a's proxy blackholed 1500..5000: its term ends at its renew deadline (2500), the clock starts at the heal.
+  const partitionA = [
+    { kind: 'proxy', slot: 0, mode: 'blackhole', at: at(1500) },
+    { kind: 'proxy', slot: 0, mode: 'pass', at: at(5000) },
+  ];
+  // c is partitioned 6000..9000, while billing has no holder. It touches billing only if c's write landed unanswered
+  // and its Lease named c (a hidden claim, seen by the harness's Lease polls).
+  const partitionC = [
+    { kind: 'proxy', slot: 2, mode: 'blackhole', at: at(6000) },
+    { kind: 'proxy', slot: 2, mode: 'pass', at: at(9000) },
+  ];
+  const views = (...list) =>
+    list.map(([holder, time]) => ({
+      kind: 'lease-holder',
+      election: 'billing',
+      holder,
+      sentAt: at(time - 5),
+      at: at(time),
+    }));
+  const two = boundFor(2);
+  const three = boundFor(3);
+  cases.push(
+    {
+      name: 'ownership: a killed holder, its successor 100 ms past the bound',
+      expect: ['ownership'],
+      result: ownership({ bAt: 2000 + two + 100, timeline: killA }),
+    },
+    {
+      name: 'ownership: a killed holder, its successor 100 ms under the bound',
+      expect: [],
+      result: ownership({ bAt: 2000 + two - 100, timeline: killA }),
+    },
+    {
+      name: 'ownership: a killed holder and nobody after it until the shutdown',
+      expect: ['ownership'],
+      result: ownership({ bAt: null, timeline: [...killA, { kind: 'shutdown', at: at(2000 + two + 500) }] }),
+    },
+    {
+      name: 'ownership: a partitioned holder, measured from the heal, not from the gap (7 s)',
+      expect: [],
+      result: ownership({ aEnd: 2500, bAt: 5000 + two - 100, timeline: partitionA }),
+    },
+    {
+      name: 'ownership: a partition of a replica that never held the Lease does not touch it',
+      expect: ['ownership'],
+      result: ownership({
+        aEnd: 2500,
+        bAt: 5000 + three + 100,
+        c: true,
+        timeline: [...partitionA, ...partitionC, ...views(['a', 900], ['b', 5000 + three + 150])],
+      }),
+    },
+    {
+      name: 'ownership: a partition of a replica the Lease named (an unanswered write) touches it',
+      expect: [],
+      result: ownership({
+        aEnd: 2500,
+        bAt: 5000 + three + 100,
+        c: true,
+        timeline: [...partitionA, ...partitionC, ...views(['a', 900], ['c', 5200], ['b', 5000 + three + 150])],
+      }),
+    },
+    {
+      // Watch events delayed 1200 ms still arrive that long after the slow watch ends (3000): the clock starts at 4200.
+      name: 'ownership: a slow watch: its lag counts',
+      expect: [],
+      result: ownership({
+        bAt: 4200 + two - 100,
+        timeline: [
+          ...killA,
+          {
+            kind: 'fault',
+            id: 1,
+            type: 'slow-watch',
+            startAt: at(1500),
+            clearAt: at(3000),
+            delayMs: 1200,
+            at: at(3000),
+          },
+        ],
+      }),
+    },
     {
       name: 'spread: 3 jobs configured, only 2 ever led',
       expect: ['spread-missing'],
@@ -1180,6 +1515,14 @@ export function selfTest() {
       `health probes: a planted /health/live 503 from a healthy replica: expected [liveness-down], got [${plantedKinds}]`,
     );
   }
+  const killed = cases.find((item) => item.name.startsWith('ownership: a killed holder, its successor 100 ms past'));
+  const message = killed?.result.violations.find((item) => item.kind === 'ownership')?.message ?? '';
+  if (
+    !/^job billing: no holder for 4\.7 s, 4\.7 s after the faults touching it cleared at \+2\.0 s \(SIGKILL of a\), bound 4\.55 s$/.test(
+      message,
+    )
+  )
+    failures.push(`ownership: unexpected message "${message}"`);
   for (const { name, expect, result } of cases) {
     const found = [...new Set(result.violations.map((item) => item.kind))].sort();
     if (found.join() !== expect.join()) failures.push(`${name}: expected [${expect}], got [${found}]`);

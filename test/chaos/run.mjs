@@ -739,6 +739,37 @@ async function writeLease(shape, build, extra) {
   throw new Error(`writing lease shape ${shape}: 8 conflicts in a row`);
 }
 
+/**
+ * Polls the job Leases (as admin, straight to an apiserver) every retryPeriod and records each change of holder.
+ * A candidate whose write landed but whose answer did not (a partition heals, a delay, a one-way partition, a
+ * kill mid-request) holds a Lease without a term: its events do not show it, this does. The checker counts faults
+ * on such a holder as touching that job (ownership bound).
+ */
+let observingLeases = true;
+async function observeJobLeases() {
+  const prefix = `${LEASE_NAME}-jobs-`;
+  const holders = new Map();
+  while (observingLeases && !cleaning) {
+    const sentAt = now();
+    try {
+      const result = await plane.request('GET', '/apis/coordination.k8s.io/v1/namespaces/default/leases');
+      for (const item of result.status === 200 ? (result.json?.items ?? []) : []) {
+        const name = item.metadata?.name ?? '';
+        // Member records are `<group>-member-<hash>`.
+        if (!name.startsWith(prefix) || name.startsWith(`${prefix}member-`)) continue;
+        const election = name.slice(prefix.length);
+        const holder = item.spec?.holderIdentity || null;
+        if (holders.has(election) && holders.get(election) === holder) continue;
+        holders.set(election, holder);
+        record({ kind: 'lease-holder', election, holder, sentAt, at: now() });
+      }
+    } catch {
+      // an apiserver restarting: its faults touch every job anyway
+    }
+    await sleep(RP);
+  }
+}
+
 // ------------------------------------------------------------------ faults
 
 /** The apiserver a replica reaches (through its proxy); always 0 without --ha. */
@@ -1287,6 +1318,7 @@ async function skewEpisode(leader, { type, how, rate }) {
   if (how === 'slow-leader') {
     // 2. Make it the leader: the other followers are cut off, the leader releases (SIGTERM), the skewed one takes over.
     const fenced = liveReplicas().filter((replica) => replica !== leader && replica !== skewed);
+    const fenceStartAt = now();
     for (const replica of fenced) proxies[replica.slot].setMode('blackhole');
     const termAt = signal(leader, 'SIGTERM');
     await Promise.race([leader.exitedPromise, sleep(10_000)]);
@@ -1302,6 +1334,10 @@ async function skewEpisode(leader, { type, how, rate }) {
       recoverFromAt: termAt,
       exclude: leader.identity,
       excludeUntilAt: termAt,
+      // Every follower but the skewed one cut off: the checker's ownership bound counts from the end of the fence.
+      fenceStartAt,
+      fenceClearAt: now(),
+      fenced: fenced.map((replica) => replica.identity),
     });
     await sleep(releaseDelay);
     await launch(leader.slot);
@@ -1428,6 +1464,14 @@ function formatSummary(summary) {
       `    job work units: ${spread.workUnits} (${spread.workAborted} ended by their term's signal, ${spread.workLost} lost); ` +
         `longest gap without a holder ${spread.maxGapMs.toFixed(0)} ms, after a handover ${spread.maxHandoverGapMs === null ? '-' : `${spread.maxHandoverGapMs.toFixed(0)} ms`}`,
     );
+    const { worst, bound, checkedGaps } = spread.ownership;
+    lines.push(
+      `    ownership (${checkedGaps} gaps checked): longest after the faults touching the job cleared ${
+        worst
+          ? `${worst.afterMs.toFixed(0)} ms (${worst.election}, a gap of ${worst.gapMs.toFixed(0)} ms; cleared by ${worst.clearedBy}), bound ${worst.boundMs.toFixed(0)} ms with ${worst.members} members`
+          : '-'
+      }; bound ${bound.boundMs.toFixed(0)} ms = leaseDuration + 2.2 × retryPeriod + ${bound.standBackMs} ms stand-back (${bound.members} members) + 2 × requestTimeout + ${slackMs} ms slack`,
+    );
     lines.push(
       `    job terms ended by reason: ${Object.entries(spread.endReasons)
         .map(([reason, count]) => `${reason} ${count}`)
@@ -1547,6 +1591,13 @@ try {
     const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: apiPort }, name: `slot-${slot}` });
     proxy.apiserver = apiserver;
     proxy.slot = slot;
+    // Every mode change goes to the timeline: the checker's ownership bound counts from when a replica's proxy passes
+    // again (plus the delay of chunks already queued).
+    const setMode = proxy.setMode;
+    proxy.setMode = (mode, delayMs = 0) => {
+      setMode(mode, delayMs);
+      record({ kind: 'proxy', slot, mode, delayMs, at: now() });
+    };
     const original = readFileSync(plane.kubeconfigs[`candidate-${slot}`], 'utf8');
     proxy.kubeconfig = join(runDir, 'kubeconfigs', `slot-${slot}.yaml`);
     writeFileSync(proxy.kubeconfig, original.replace(plane.server, `https://127.0.0.1:${proxy.port}`));
@@ -1557,6 +1608,7 @@ try {
     stdio: 'ignore',
     detached: true,
   }).unref();
+  const leaseObserver = spreadJobs > 0 ? observeJobLeases() : null;
   for (let slot = 0; slot < replicaCount; slot++) await launch(slot);
   log(
     `${replicaCount} replicas launched (run dir ${runDir})${ha ? `; apiserver per slot: ${proxies.map((proxy) => proxy.apiserver).join(',')}` : ''}`,
@@ -1602,6 +1654,10 @@ try {
   clearInterval(scraper);
   probing = false;
   await Promise.all(liveReplicas().map((replica) => scrapeMetrics(replica)));
+  // Jobs are released from here on: the checker's ownership gaps stop at this moment.
+  record({ kind: 'shutdown', at: now() });
+  observingLeases = false;
+  await leaseObserver;
   for (const replica of liveReplicas()) signal(replica, 'SIGTERM');
   await Promise.race([Promise.all(liveReplicas().map((replica) => replica.exitedPromise)), sleep(15_000)]);
   for (const replica of liveReplicas()) {
@@ -1624,7 +1680,7 @@ try {
       replica.tail.events.map((event) => (event.rawAt === event.at ? event : { ...event, at: event.rawAt })),
     ]),
   );
-  const check = checkRun({ events, timeline, probes, timings, slackMs, endAt, spreadJobs });
+  const check = checkRun({ events, timeline, probes, timings, slackMs, endAt, spreadJobs, replicas: replicaCount });
   // Crash markers in replica output that did not kill the process.
   for (const replica of replicas.values()) {
     const output = readFileSync(join(runDir, 'logs', `${replica.identity}.log`), 'utf8');
