@@ -16,10 +16,10 @@ import type { LeaderElectionService } from './leader-election.service.js';
 export class LeaderElectionGroupService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   /** Created by `LeaderElectionModule`; not meant to be constructed by hand. */
   constructor(
-    /** Registration name (`default` unless named). */
-    readonly name: string,
+    /** Name of this spreading registration (`forRoot({ group })`; `default` unless named). */
+    readonly group: string,
     /** The framework-free group underneath, for advanced use. */
-    readonly group: LeaderElectionGroup,
+    readonly leaderElectionGroup: LeaderElectionGroup,
     /** The service of each election, by name. */
     readonly services: ReadonlyMap<string, LeaderElectionService>,
     /** Shard index of each election with `spread: { shards }`; empty otherwise. */
@@ -33,29 +33,29 @@ export class LeaderElectionGroupService implements OnApplicationBootstrap, Befor
 
   /** This replica's identity. */
   get identity(): string {
-    return this.group.identity;
+    return this.leaderElectionGroup.identity;
   }
 
   /** The elections this replica leads now. */
   get leading(): string[] {
-    return this.group.leading;
+    return this.leaderElectionGroup.leading;
   }
 
   /** The live replicas this one knows of, itself included. */
   get members(): string[] {
-    return this.group.members;
+    return this.leaderElectionGroup.members;
   }
 
   /** Each election: the replica preferred for it, the holder seen, and whether it is this one. */
   get assignments(): GroupElectionState[] {
-    return this.group.assignments;
+    return this.leaderElectionGroup.assignments;
   }
 
   /** The service of one election of the group; throws naming the known ones otherwise. */
   service(election: string): LeaderElectionService {
     const service = this.services.get(election);
     if (!service) {
-      throw new Error(NO_GROUP_ELECTION(`LeaderElectionGroupService ${this.name}`, election, this.elections));
+      throw new Error(NO_GROUP_ELECTION(`LeaderElectionGroupService ${this.group}`, election, this.elections));
     }
     return service;
   }
@@ -78,12 +78,12 @@ export class LeaderElectionGroupService implements OnApplicationBootstrap, Befor
 
   /** Announces this replica and starts every election (after a short settle, so peers see each other). */
   async onApplicationBootstrap(): Promise<void> {
-    await this.group.start();
+    await this.leaderElectionGroup.start();
   }
 
   /** Withdraws, drains each led election's work, releases its Lease, then ends the event streams. */
   async beforeApplicationShutdown(): Promise<void> {
-    await this.group.stop({ drain: (election) => this.service(election).drainLeaderWork() });
+    await this.leaderElectionGroup.stop({ drain: (election) => this.service(election).drainLeaderWork() });
     for (const service of this.services.values()) service.close();
   }
 }

@@ -33,7 +33,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof LeaderElectionModuleOpt
 ]);
 
 /** forRoot()/forRootAsync() options that are not election options (`LeaderElectionModuleExtras`). */
-const MODULE_SHAPING_OPTIONS: ReadonlySet<string> = new Set(['name', 'spread', 'isGlobal']);
+const MODULE_SHAPING_OPTIONS: ReadonlySet<string> = new Set(['election', 'group', 'name', 'spread', 'isGlobal']);
 
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;

@@ -7,14 +7,14 @@ export const ONLY_WHEN_LEADER_METADATA = 'nestjs-lease-election:only-when-leader
 /** Metadata key of the leadership event handler decorators. */
 export const LEADERSHIP_EVENT_METADATA = 'nestjs-lease-election:leadership-event';
 
-/** Injection token of the {@link LeaderElectionService} of election `name`. */
-export function getLeaderElectionToken(name: string = DEFAULT_ELECTION): string {
-  return `LeaderElectionService:${name}`;
+/** Injection token of the {@link LeaderElectionService} of `election`. */
+export function getLeaderElectionToken(election: string = DEFAULT_ELECTION): string {
+  return `LeaderElectionService:${election}`;
 }
 
-/** Injection token of the {@link LeaderElectionGroupService} of a spreading registration named `name`. */
-export function getLeaderElectionGroupToken(name: string = DEFAULT_ELECTION): string {
-  return `LeaderElectionGroupService:${name}`;
+/** Injection token of the {@link LeaderElectionGroupService} of the spreading registration `group`. */
+export function getLeaderElectionGroupToken(group: string = DEFAULT_ELECTION): string {
+  return `LeaderElectionGroupService:${group}`;
 }
 
 /** Default bound on the shutdown drain of in-flight `@OnlyWhenLeader` calls. */

@@ -3,12 +3,12 @@
 const registration = (election: string): string =>
   election === 'default'
     ? 'LeaderElectionModule.forRoot({ leaseName: ... })'
-    : `LeaderElectionModule.forRoot({ name: ${JSON.stringify(election)}, leaseName: ... })`;
+    : `LeaderElectionModule.forRoot({ election: ${JSON.stringify(election)}, leaseName: ... })`;
 
 /** Two registrations share a name: each would be its own candidate, silently. */
 export const DUPLICATE_ELECTION = (election: string, count: number): string =>
   `LeaderElectionModule: election ${JSON.stringify(election)} is registered ${count} times. ` +
-  'Each registration is a separate candidate, so register it once, or give each registration its own `name` ' +
+  'Each registration is a separate candidate, so register it once, or give each registration its own `election` ' +
   '(and its own leaseName).';
 
 /** A decorator names an election no module registers. */
@@ -38,8 +38,20 @@ export const NOT_LEADER = (election: string, lease: string, leader: string | nul
   (leader ? `the leader is ${JSON.stringify(leader)}` : 'no leader is known right now');
 
 /** `name` given to forRoot*() is not a usable election name. */
-export const INVALID_ELECTION_NAME = (name: unknown): string =>
-  `LeaderElectionModule: \`name\` must be a non-empty string when given, got ${JSON.stringify(name)}.`;
+export const INVALID_ELECTION_NAME = (name: unknown, field = 'election'): string =>
+  `LeaderElectionModule: \`${field}\` must be a non-empty string when given, got ${JSON.stringify(name)}.`;
+
+/** `name` (renamed), `group` without `spread`, or `election` with `spread`. */
+export const MISPLACED_REGISTRATION_NAME = (field: 'name' | 'election' | 'group', spread: unknown): string => {
+  const right = spread === undefined ? 'election' : 'group';
+  const why =
+    field === 'name'
+      ? '`name` was renamed'
+      : field === 'group'
+        ? '`group` names a spreading registration, and this one has no `spread`'
+        : '`election` names one election, and this registration spreads many (`spread`)';
+  return `LeaderElectionModule: ${why}: write forRoot({ ${right}: ..., ${spread === undefined ? '' : 'spread, '}leaseName: ... }).`;
+};
 
 /** `spread` given to forRoot*() is not a usable list of elections. */
 export const INVALID_SPREAD = (spread: unknown): string =>

@@ -14,7 +14,7 @@ export const {
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createLeaderElectionOptions')
   .setExtras<LeaderElectionModuleExtras>(
-    { isGlobal: true, name: undefined, spread: undefined },
+    { isGlobal: true, election: undefined, group: undefined, name: undefined, spread: undefined },
     (definition, extras) => ({
       ...definition,
       global: extras.isGlobal ?? true,

@@ -10,7 +10,7 @@ import {
   LEADER_ELECTION_ASYNC_OPTIONS_TYPE,
   LEADER_ELECTION_OPTIONS_TYPE,
 } from './leader-election.module-definition.js';
-import { INVALID_ELECTION_NAME } from './leader-election.messages.js';
+import { INVALID_ELECTION_NAME, MISPLACED_REGISTRATION_NAME } from './leader-election.messages.js';
 import {
   createLeaderElectionGroupProviders,
   createLeaderElectionProviders,
@@ -21,33 +21,33 @@ import {
  * Leader election among the replicas of a service over a Kubernetes Lease.
  *
  * Register once with `forRoot()` / `forRootAsync()` (global by default), or
- * several times with distinct `name`s for independent elections, or with
- * `spread` for many elections shared evenly by the replicas. Call
+ * several times with distinct `election` names for independent elections, or
+ * with `spread` (and a `group` name) for many elections shared evenly by the replicas. Call
  * `app.enableShutdownHooks()` so SIGTERM releases the Lease.
  */
 @Module({})
 export class LeaderElectionModule extends ConfigurableLeaderElectionModule {
   /** Registers an election with static options. */
   static override forRoot(options: typeof LEADER_ELECTION_OPTIONS_TYPE): DynamicModule {
-    return LeaderElectionModule.withElection(super.forRoot(options), options.name, options.spread, options);
+    return LeaderElectionModule.withElection(super.forRoot(options), options, options);
   }
 
   /** Registers an election whose options come from a factory, class or existing provider. */
   static override forRootAsync(options: typeof LEADER_ELECTION_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return LeaderElectionModule.withElection(super.forRootAsync(options), options.name, options.spread);
+    return LeaderElectionModule.withElection(super.forRootAsync(options), options);
   }
 
   private static withElection(
     definition: DynamicModule,
-    election: string = DEFAULT_ELECTION,
-    spread: LeaderElectionModuleExtras['spread'],
+    extras: LeaderElectionModuleExtras,
     staticOptions?: LeaderElectionModuleOptions,
   ): DynamicModule {
-    if (typeof election !== 'string' || election.trim() === '') throw new Error(INVALID_ELECTION_NAME(election));
+    const { spread } = extras;
+    const registration = registrationName(extras);
     const { providers, exports } =
       spread === undefined
-        ? createLeaderElectionProviders(election, staticOptions)
-        : createLeaderElectionGroupProviders(election, spread, staticOptions);
+        ? createLeaderElectionProviders(registration, staticOptions)
+        : createLeaderElectionGroupProviders(registration, spread, staticOptions);
     return {
       ...definition,
       imports: [...(definition.imports ?? []), DiscoveryModule, LeaderPodLabelKeysModule],
@@ -55,4 +55,15 @@ export class LeaderElectionModule extends ConfigurableLeaderElectionModule {
       exports: [...(definition.exports ?? []), ...exports],
     };
   }
+}
+
+/** `election` names a single registration, `group` a spreading one; each must fit its kind. */
+function registrationName(extras: LeaderElectionModuleExtras): string {
+  const { election, group, spread } = extras;
+  if ((extras as { name?: unknown }).name !== undefined) throw new Error(MISPLACED_REGISTRATION_NAME('name', spread));
+  if (spread === undefined && group !== undefined) throw new Error(MISPLACED_REGISTRATION_NAME('group', spread));
+  if (spread !== undefined && election !== undefined) throw new Error(MISPLACED_REGISTRATION_NAME('election', spread));
+  const name = (spread === undefined ? election : group) ?? DEFAULT_ELECTION;
+  if (typeof name !== 'string' || name.trim() === '') throw new Error(INVALID_ELECTION_NAME(name));
+  return name;
 }

@@ -7,6 +7,6 @@ export function InjectLeaderElection(election: string = DEFAULT_ELECTION): Prope
 }
 
 /** Injects the `LeaderElectionGroupService` of a spreading registration (the default one when omitted). */
-export function InjectLeaderElectionGroup(name: string = DEFAULT_ELECTION): PropertyDecorator & ParameterDecorator {
-  return Inject(getLeaderElectionGroupToken(name));
+export function InjectLeaderElectionGroup(group: string = DEFAULT_ELECTION): PropertyDecorator & ParameterDecorator {
+  return Inject(getLeaderElectionGroupToken(group));
 }

@@ -16,6 +16,14 @@ import {
 
 type Rule = (elector: LeaderElector, options: LeaderElectionHealthOptions) => LeaderElectionHealth;
 
+/** Options of the indicator's checks: which election, terminus style, plus the rules' options. */
+export interface LeaderElectionHealthCheckOptions extends LeaderElectionHealthOptions {
+  /** One election: a registration's, or one of a spreading group's. Default: the unnamed registration. */
+  election?: string;
+  /** A spreading registration as a whole: down as soon as one of its elections is. */
+  group?: string;
+}
+
 /**
  * @nestjs/terminus 12 health indicators for an election. Add it to the
  * providers of a module that imports `TerminusModule`, then wire
@@ -23,13 +31,13 @@ type Rule = (elector: LeaderElector, options: LeaderElectionHealthOptions) => Le
  *
  * ```ts
  * @Get('live') live() { return this.health.check([() => this.election.isAlive('leader-election')]); }
- * @Get('ready') ready() { return this.health.check([() => this.election.isReady('leader-election')]); }
+ * @Get('ready') ready() { return this.health.check([() => this.election.isReady('billing', { election: 'billing' })]); }
  * ```
  *
- * `election` names a single election, or a spreading registration (`spread`):
- * then one verdict covers all of its elections, down as soon as one is, or
- * when the group's member view is wedged; the view's state is in the
- * details (`memberView`).
+ * Options name the election (`{ election }`), or a spreading registration
+ * (`{ group }`): then one verdict covers all of its elections, down as soon
+ * as one is, or when the group's member view is wedged; the view's state is
+ * in the details (`memberView`). Without either, the unnamed registration.
  */
 @Injectable()
 export class LeaderElectionHealthIndicator {
@@ -41,47 +49,57 @@ export class LeaderElectionHealthIndicator {
   /** Liveness: `down` only when the election (or a group's member view) is wedged or its loop died, which a restart fixes. */
   isAlive<const Key extends string>(
     key: Key,
-    election: string = DEFAULT_ELECTION,
-    options: LeaderElectionHealthOptions = {},
+    options: LeaderElectionHealthCheckOptions = {},
   ): HealthIndicatorResult<Key> {
-    return this.report(key, this.evaluate(election, evaluateElectorLiveness, options));
+    return this.report(key, this.evaluate(options, evaluateElectorLiveness));
   }
 
   /**
    * Readiness: also `down` after leaseDuration of errors that will not heal
-   * (forbidden, missing namespace, invalid), and optionally when unreachable
-   * or when not the leader (`requireLeadership`).
+   * (rejected credentials, forbidden, missing namespace, invalid), and
+   * optionally when unreachable or when not the leader (`requireLeadership`).
    */
   isReady<const Key extends string>(
     key: Key,
-    election: string = DEFAULT_ELECTION,
-    options: LeaderElectionHealthOptions = {},
+    options: LeaderElectionHealthCheckOptions = {},
   ): HealthIndicatorResult<Key> {
-    return this.report(key, this.evaluate(election, evaluateElectorReadiness, options));
+    return this.report(key, this.evaluate(options, evaluateElectorReadiness));
   }
 
   /** Liveness and readiness in one check, for a single `/health` endpoint. */
   isHealthy<const Key extends string>(
     key: Key,
-    election: string = DEFAULT_ELECTION,
-    options: LeaderElectionHealthOptions = {},
+    options: LeaderElectionHealthCheckOptions = {},
   ): HealthIndicatorResult<Key> {
-    return this.report(key, this.evaluate(election, evaluateElectorHealth, options));
+    return this.report(key, this.evaluate(options, evaluateElectorHealth));
   }
 
   private evaluate(
-    election: string,
+    options: LeaderElectionHealthCheckOptions,
     rule: Rule,
-    options: LeaderElectionHealthOptions,
   ): Pick<LeaderElectionHealth, 'healthy' | 'reason'> & { details: object } {
-    const single = this.find<LeaderElectionService>(getLeaderElectionToken(election));
-    if (single) return rule(single.elector, options);
-    const group = this.find<LeaderElectionGroupService>(getLeaderElectionGroupToken(election));
-    if (group) return evaluateGroupHealth(group.group, rule, options);
+    const { election, group, ...ruleOptions } = options ?? {};
+    if (election !== undefined && group !== undefined) {
+      throw new Error(
+        'LeaderElectionHealthIndicator: pass `election` (one election) or `group` (a spreading registration), not both.',
+      );
+    }
+    if (group === undefined) {
+      const single = this.find<LeaderElectionService>(getLeaderElectionToken(election ?? DEFAULT_ELECTION));
+      if (single) return rule(single.elector, ruleOptions);
+    }
+    if (election === undefined) {
+      const found = this.find<LeaderElectionGroupService>(getLeaderElectionGroupToken(group ?? DEFAULT_ELECTION));
+      if (found) return evaluateGroupHealth(found.leaderElectionGroup, rule, ruleOptions);
+    }
+    const what =
+      group !== undefined
+        ? `spreading registration (group) ${JSON.stringify(group)}`
+        : `election ${JSON.stringify(election ?? DEFAULT_ELECTION)}`;
     throw new Error(
-      `LeaderElectionHealthIndicator: no election or spreading registration named ${JSON.stringify(election)}. ` +
-        'Pass the `name` given to LeaderElectionModule.forRoot() (omit it for the default one), or a name listed ' +
-        'in its `spread`.',
+      `LeaderElectionHealthIndicator: no ${what} is registered. Pass { election } with the name given to ` +
+        'LeaderElectionModule.forRoot() or a name listed in its `spread`, or { group } with the name of a spreading ' +
+        'registration; omit both for the unnamed registration.',
     );
   }
 

@@ -114,13 +114,25 @@ export interface LeaderElectionModuleOptions {
 export interface LeaderElectionModuleExtras {
   /** Registers the module globally so `@OnlyWhenLeader()` works in every module. Default true. */
   isGlobal?: boolean;
-  /** Name of this election when the app runs several (each with its own Lease). Default `default`. */
-  name?: string;
+  /**
+   * Name of this election when the app runs several (each with its own
+   * Lease), as used by `@OnlyWhenLeader(election)`, `@InjectLeaderElection(election)`
+   * and the event decorators. Default `default`. Not with `spread` (see `group`).
+   */
+  election?: string;
+  /**
+   * With `spread`: the name of this spreading registration, as used by
+   * `@InjectLeaderElectionGroup(group)` and the health checks' `{ group }`.
+   * Default `default`.
+   */
+  group?: string;
+  /** Renamed: `election`, or `group` with `spread`. */
+  name?: never;
   /**
    * Spread many leader-only jobs over the live replicas: one election per
    * name listed (Lease `<leaseName>-<name>`), or `{ shards: n }` for
    * elections `shard-0` … `shard-<n-1>` (`<name>-0` … in a named
-   * registration). Each replica leads an even share, and a replica that
+   * registration, see `group`). Each replica leads an even share, and a replica that
    * joins receives its share by graceful handover. Use the names in
    * `@OnlyWhenLeader('billing')`, `@InjectLeaderElection('billing')` and
    * the event decorators; inject `LeaderElectionGroupService` for the group.

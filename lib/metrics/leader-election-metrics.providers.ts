@@ -23,12 +23,14 @@ export function createMetricsProviders(
       provide: metricsToken,
       inject: [serviceToken, LEADER_ELECTION_MODULE_OPTIONS, ELECTION_LOGGER],
       useFactory: async (
-        service: { elector?: LeaderElector; group?: LeaderElectionGroup },
+        service: { elector?: LeaderElector; leaderElectionGroup?: LeaderElectionGroup },
         options: LeaderElectionModuleOptions,
         logger: ElectorLogger,
       ) => {
         // One elector, or every elector of a spreading group; none for a test double.
-        const electors = service?.elector ? [service.elector] : [...(service?.group?.electors.values() ?? [])];
+        const electors = service?.elector
+          ? [service.elector]
+          : [...(service?.leaderElectionGroup?.electors.values() ?? [])];
         if (options?.metrics === false || electors.length === 0) return null;
         const configured = typeof options?.metrics === 'object' ? options.metrics : null;
         const created = await Promise.all(
@@ -39,8 +41,8 @@ export function createMetricsProviders(
         const [first, ...rest] = created;
         // The metric objects are shared (labelled by Lease); the others only need closing with the first.
         if (first) for (const other of rest) if (other) first.adopt(other);
-        if (first && service.group) {
-          first.followGroup(service.group, options.leaseName, electors[0]!.options.lock.namespace);
+        if (first && service.leaderElectionGroup) {
+          first.followGroup(service.leaderElectionGroup, options.leaseName, electors[0]!.options.lock.namespace);
         }
         return first ?? null;
       },

@@ -20,12 +20,12 @@ import { TestingLeaderElectionGroup, type TestingLeaderElectionGroupOptions } fr
  * `@OnlyWhenLeader`, `@OnLeadershipAcquired/Lost`, `@OnLeaderChanged`,
  * `@InjectLeaderElection` and `LeaderGuard` work unchanged. Get it with
  * `moduleRef.get(TestingLeaderElection)` (default election) or
- * `moduleRef.get(getLeaderElectionToken(name))`, and drive it with
+ * `moduleRef.get(getLeaderElectionToken(election))`, and drive it with
  * `becomeLeader()` / `loseLeadership()`.
  *
  * With `spread`, a {@link TestingLeaderElectionGroup} stands in for
  * `LeaderElectionGroupService` (`moduleRef.get(TestingLeaderElectionGroup)`,
- * or `getLeaderElectionGroupToken(name)`), with one `TestingLeaderElection`
+ * or `getLeaderElectionGroupToken(group)`), with one `TestingLeaderElection`
  * per election under that election's token; drive it with `lead()` / `lose()`.
  */
 @Module({})
@@ -71,18 +71,18 @@ function groupProviders(options: TestingLeaderElectionGroupOptions): {
   exports: InjectionToken[];
 } {
   const group = new TestingLeaderElectionGroup(options);
-  const token = getLeaderElectionGroupToken(group.name);
+  const token = getLeaderElectionGroupToken(group.group);
   // The explorer serves every election of the group, as with the real module.
   const providers: Provider[] = [
     { provide: token, useValue: group },
-    ...createElectionCoreProviders(group.name, token),
+    ...createElectionCoreProviders(group.group, token),
   ];
   const exports: InjectionToken[] = [token];
   for (const [election, service] of group.services) {
     providers.push({ provide: getLeaderElectionToken(election), useValue: service });
     exports.push(getLeaderElectionToken(election));
   }
-  if (group.name === DEFAULT_ELECTION) {
+  if (group.group === DEFAULT_ELECTION) {
     providers.push(
       { provide: LeaderElectionGroupService, useExisting: token },
       { provide: TestingLeaderElectionGroup, useExisting: token },

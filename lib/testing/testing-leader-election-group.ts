@@ -10,7 +10,11 @@ import { fail } from '../leader-election-options.validator.js';
 import { TestingLeaderElection, type TestingLeaderElectionOptions } from './testing-leader-election.js';
 
 /** Options of {@link TestingLeaderElectionGroup} and `LeaderElectionTestingModule.forRoot({ spread })`. */
-export interface TestingLeaderElectionGroupOptions extends Omit<TestingLeaderElectionOptions, 'leader'> {
+export interface TestingLeaderElectionGroupOptions extends Omit<TestingLeaderElectionOptions, 'leader' | 'election'> {
+  /** Name of the spreading registration, as `LeaderElectionModule.forRoot({ group, spread })`. Default `default`. */
+  group?: string;
+  /** Not with `spread`: name the registration with `group`. */
+  election?: never;
   /** The elections, as `LeaderElectionModule.forRoot({ spread })`: names, or `{ shards: n }`. */
   spread: NonNullable<LeaderElectionModuleExtras['spread']>;
   /** Elections to lead from bootstrap on. Default none: a follower of each until `lead()`. */
@@ -24,7 +28,7 @@ export interface TestingLeaderElectionGroupOptions extends Omit<TestingLeaderEle
 /** What the double shares with the real group service: all but the core group, the real services and the Nest hooks. */
 type GroupServiceShape = Omit<
   LeaderElectionGroupService,
-  'group' | 'services' | 'service' | 'onApplicationBootstrap' | 'beforeApplicationShutdown'
+  'leaderElectionGroup' | 'services' | 'service' | 'onApplicationBootstrap' | 'beforeApplicationShutdown'
 >;
 
 /**
@@ -35,8 +39,8 @@ type GroupServiceShape = Omit<
  * and `forEachLedShard()` behave as in production, without Kubernetes.
  */
 export class TestingLeaderElectionGroup implements GroupServiceShape, OnApplicationBootstrap {
-  /** Registration name (`default` unless named). */
-  readonly name: string;
+  /** Name of the spreading registration (`default` unless named). */
+  readonly group: string;
   /** This replica's identity. */
   readonly identity: string;
   /** The election of each name; each ends its own term on app shutdown. */
@@ -47,19 +51,21 @@ export class TestingLeaderElectionGroup implements GroupServiceShape, OnApplicat
   private liveMembers: string[];
 
   constructor(options: TestingLeaderElectionGroupOptions) {
-    this.name = options.name ?? DEFAULT_ELECTION;
-    if (typeof this.name !== 'string' || this.name.trim() === '') throw new Error(INVALID_ELECTION_NAME(this.name));
+    this.group = options.group ?? DEFAULT_ELECTION;
+    if (typeof this.group !== 'string' || this.group.trim() === '') {
+      throw new Error(INVALID_ELECTION_NAME(this.group, 'group'));
+    }
     if (options.leader !== undefined) {
       fail('leader', NOT_WITH_SPREAD('leader', 'name the elections to lead from bootstrap in `leading`.'));
     }
-    const elections = spreadElections(this.name, options.spread);
+    const elections = spreadElections(this.group, options.spread);
     this.identity = options.identity ?? 'test-replica';
     const leaseName = options.leaseName ?? 'test-lease';
     this.services = new Map(
       elections.map((election) => [
         election,
         new TestingLeaderElection({
-          name: election,
+          election,
           identity: this.identity,
           leaseName: groupLeaseName(leaseName, election),
           namespace: options.namespace,
@@ -157,6 +163,6 @@ export class TestingLeaderElectionGroup implements GroupServiceShape, OnApplicat
   }
 
   private get label(): string {
-    return `TestingLeaderElectionGroup ${this.name}`;
+    return `TestingLeaderElectionGroup ${this.group}`;
   }
 }

@@ -15,8 +15,8 @@ type EventBody = LeadershipEvent extends infer E ? (E extends LeadershipEvent ? 
 export interface TestingLeaderElectionOptions {
   /** Lead from bootstrap on. Default false: a follower until `becomeLeader()`. */
   leader?: boolean;
-  /** Registration name, as `LeaderElectionModule.forRoot({ name })`. Default `default`. */
-  name?: string;
+  /** Name of the election, as `LeaderElectionModule.forRoot({ election })`. Default `default`. */
+  election?: string;
   /** This replica's identity. Default `test-replica`. */
   identity?: string;
   /** Lease name. Default `test-lease`. */
@@ -55,7 +55,7 @@ export class TestingLeaderElection implements OnApplicationBootstrap, BeforeAppl
   private stopped = false;
 
   constructor(private readonly options: TestingLeaderElectionOptions = {}) {
-    this.election = options.name ?? DEFAULT_ELECTION;
+    this.election = options.election ?? DEFAULT_ELECTION;
     this.identity = options.identity ?? 'test-replica';
     this.leaseName = options.leaseName ?? 'test-lease';
     this.namespace = options.namespace ?? 'default';

@@ -45,7 +45,7 @@ const jobs = spreadJobNames();
     ...(jobs.length > 0
       ? [
           LeaderElectionModule.forRootAsync({
-            name: 'jobs',
+            group: 'jobs',
             spread: jobs,
             inject: [ConfigService],
             useFactory: (config: ConfigService) => ({

@@ -42,7 +42,7 @@ export class HealthController {
 
   private indicators(check: Check): HealthIndicatorFunction[] {
     const indicators: HealthIndicatorFunction[] = [() => this.leaderElection[check]('leader-election')];
-    if (this.spreading) indicators.push(() => this.leaderElection[check]('spread-jobs', 'jobs'));
+    if (this.spreading) indicators.push(() => this.leaderElection[check]('spread-jobs', { group: 'jobs' }));
     return indicators;
   }
 }

@@ -173,7 +173,7 @@ describe('leader-only work against a real kube-apiserver', () => {
             ...timings,
           }),
           LeaderElectionModule.forRoot({
-            name: 'billing',
+            election: 'billing',
             leaseName: billingLease,
             identity,
             kubeConfig: kubeConfigFor(user),

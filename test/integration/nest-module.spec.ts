@@ -205,7 +205,7 @@ describe('LeaderElectionModule against a real kube-apiserver', () => {
       const moduleRef = await Test.createTestingModule({
         imports: [
           LeaderElectionModule.forRoot({
-            name: 'billing',
+            election: 'billing',
             leaseName: billing,
             identity,
             kubeConfig: kubeConfigFor(user),
@@ -213,7 +213,7 @@ describe('LeaderElectionModule against a real kube-apiserver', () => {
             ...timings,
           }),
           LeaderElectionModule.forRoot({
-            name: 'reports',
+            election: 'reports',
             leaseName: reports,
             identity,
             kubeConfig: kubeConfigFor(user),

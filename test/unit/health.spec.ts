@@ -457,12 +457,12 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
 
   it('checks a named election, and reports status "down" with the reason when the rules say so', async () => {
     const moduleRef = await compile([
-      LeaderElectionModule.forRoot({ ...standalone, leaseName: 'billing-leader', name: 'billing' }),
+      LeaderElectionModule.forRoot({ ...standalone, leaseName: 'billing-leader', election: 'billing' }),
     ]);
     const service = moduleRef.get<LeaderElectionService>(getLeaderElectionToken('billing'));
     await service.waitForLeadership();
     const indicator = moduleRef.get(LeaderElectionHealthIndicator);
-    expect(indicator.isHealthy('billing', 'billing')).toMatchObject({
+    expect(indicator.isHealthy('billing', { election: 'billing' })).toMatchObject({
       billing: { status: 'up', lease: 'health-ns/billing-leader (in-memory)', isLeader: true },
     });
 
@@ -471,7 +471,7 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
     jest
       .spyOn(service.elector, 'diagnostics', 'get')
       .mockReturnValue({ ...real, loopError: 'Error: boom\n    at somewhere' } satisfies ElectorDiagnostics);
-    expect(indicator.isHealthy('billing', 'billing')).toEqual({
+    expect(indicator.isHealthy('billing', { election: 'billing' })).toEqual({
       billing: {
         status: 'down',
         reason: 'election loop died: Error: boom',
@@ -486,8 +486,8 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
         lastError: null,
       },
     });
-    expect(indicator.isAlive('billing', 'billing').billing.status).toBe('down');
-    expect(indicator.isReady('billing', 'billing').billing.status).toBe('down');
+    expect(indicator.isAlive('billing', { election: 'billing' }).billing.status).toBe('down');
+    expect(indicator.isReady('billing', { election: 'billing' }).billing.status).toBe('down');
   });
 
   it('passes the options on: a tolerance of 0 with a lock that never answers turns it down', async () => {
@@ -510,10 +510,10 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
     jest.spyOn(lock, 'get').mockImplementation(hang);
     jest.spyOn(lock, 'update').mockImplementation(hang);
     const deadline = Date.now() + 5000;
-    let result = indicator.isHealthy('election', undefined, { tolerance: 0 });
+    let result = indicator.isHealthy('election', { tolerance: 0 });
     while (result.election.status === 'up' && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 25));
-      result = indicator.isHealthy('election', undefined, { tolerance: 0 });
+      result = indicator.isHealthy('election', { tolerance: 0 });
     }
     expect(result).toMatchObject({
       election: { status: 'down', reason: expect.stringMatching(/^election loop wedged/), isLeader: false },
@@ -555,12 +555,12 @@ describe('LeaderElectionHealthIndicator for a spreading registration', () => {
 
   it('gives one verdict for all elections of the group, down naming the election that is down', async () => {
     const moduleRef = await compile(
-      LeaderElectionModule.forRoot({ ...group, name: 'jobs', spread: ['billing', 'reports'] }),
+      LeaderElectionModule.forRoot({ ...group, group: 'jobs', spread: ['billing', 'reports'] }),
     );
     const service = moduleRef.get<LeaderElectionGroupService>(getLeaderElectionGroupToken('jobs'));
     await until(() => service.leading.length === 2);
     const indicator = moduleRef.get(LeaderElectionHealthIndicator);
-    expect(indicator.isAlive('jobs', 'jobs')).toEqual({
+    expect(indicator.isAlive('jobs', { group: 'jobs' })).toEqual({
       jobs: {
         status: 'up',
         identity: service.identity,
@@ -576,9 +576,9 @@ describe('LeaderElectionHealthIndicator for a spreading registration', () => {
       .spyOn(reports, 'diagnostics', 'get')
       .mockReturnValue({ ...real, loopError: 'Error: boom\n    at somewhere' } satisfies ElectorDiagnostics);
     for (const result of [
-      indicator.isAlive('jobs', 'jobs'),
-      indicator.isReady('jobs', 'jobs'),
-      indicator.isHealthy('jobs', 'jobs'),
+      indicator.isAlive('jobs', { group: 'jobs' }),
+      indicator.isReady('jobs', { group: 'jobs' }),
+      indicator.isHealthy('jobs', { group: 'jobs' }),
     ]) {
       expect(result.jobs).toMatchObject({
         status: 'down',
@@ -587,8 +587,11 @@ describe('LeaderElectionHealthIndicator for a spreading registration', () => {
       });
     }
     // One election of the group on its own: the single-election verdict.
-    expect(indicator.isAlive('billing', 'billing').billing).toMatchObject({ status: 'up', isLeader: true });
-    expect(indicator.isAlive('reports', 'reports').reports.status).toBe('down');
+    expect(indicator.isAlive('billing', { election: 'billing' }).billing).toMatchObject({
+      status: 'up',
+      isLeader: true,
+    });
+    expect(indicator.isAlive('reports', { election: 'reports' }).reports.status).toBe('down');
   });
 
   it('checks the default registration by default; requireLeadership means leading at least one election', async () => {
@@ -596,9 +599,9 @@ describe('LeaderElectionHealthIndicator for a spreading registration', () => {
     const service = moduleRef.get(LeaderElectionGroupService);
     await until(() => service.leading.length === 1);
     const indicator = moduleRef.get(LeaderElectionHealthIndicator);
-    expect(indicator.isReady('jobs', undefined, { requireLeadership: true }).jobs.status).toBe('up');
+    expect(indicator.isReady('jobs', { requireLeadership: true }).jobs.status).toBe('up');
     await service.service('billing').elector.stop();
-    expect(indicator.isReady('jobs', undefined, { requireLeadership: true }).jobs).toMatchObject({
+    expect(indicator.isReady('jobs', { requireLeadership: true }).jobs).toMatchObject({
       status: 'down',
       reason: "leads none of the group's 1 elections",
     });
@@ -606,10 +609,11 @@ describe('LeaderElectionHealthIndicator for a spreading registration', () => {
   });
 
   it('names the registration it did not find, and what to pass instead', async () => {
-    const moduleRef = await compile(LeaderElectionModule.forRoot({ ...group, name: 'jobs', spread: ['billing'] }));
-    expect(() => moduleRef.get(LeaderElectionHealthIndicator).isAlive('x', 'nope')).toThrow(
-      /no election or spreading registration named "nope"/,
-    );
+    const moduleRef = await compile(LeaderElectionModule.forRoot({ ...group, group: 'jobs', spread: ['billing'] }));
+    const indicator = moduleRef.get(LeaderElectionHealthIndicator);
+    expect(() => indicator.isAlive('x', { election: 'nope' })).toThrow(/no election "nope" is registered.*\{ group \}/);
+    expect(() => indicator.isAlive('x', { group: 'nope' })).toThrow(/no spreading registration \(group\) "nope"/);
+    expect(() => indicator.isAlive('x', { election: 'billing', group: 'jobs' })).toThrow(/not both/);
   });
 });
 

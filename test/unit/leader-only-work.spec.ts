@@ -316,7 +316,7 @@ describe('leader-only work in Nest', () => {
       const moduleRef = await apps.start({
         imports: ['billing', 'reports'].map((name) =>
           LeaderElectionModule.forRoot({
-            name,
+            election: name,
             leaseName: `${name}-${identity}`,
             standalone: true,
             identity,
@@ -532,11 +532,16 @@ describe('bootstrap errors for wiring mistakes', () => {
     apps.start({ imports, providers });
 
   const standalone = (leaseName: string, name?: string) =>
-    LeaderElectionModule.forRoot({ leaseName, standalone: true, logLevel: 'silent', ...(name ? { name } : {}) });
+    LeaderElectionModule.forRoot({
+      leaseName,
+      standalone: true,
+      logLevel: 'silent',
+      ...(name ? { election: name } : {}),
+    });
 
   it('a duplicate election name fails the bootstrap', async () => {
     await expect(boot([standalone('one'), standalone('two')], [])).rejects.toThrow(
-      /election "default" is registered 2 times.*give each registration its own `name`/s,
+      /election "default" is registered 2 times.*give each registration its own `election`/s,
     );
     await expect(boot([standalone('one', 'jobs'), standalone('one-again', 'jobs')], [])).rejects.toThrow(
       /election "jobs" is registered 2 times/,
@@ -564,7 +569,7 @@ describe('bootstrap errors for wiring mistakes', () => {
       bill(): void {}
     }
     await expect(boot([standalone('billing', 'billing')], [Typo])).rejects.toThrow(
-      /registered: "billing".*@OnlyWhenLeader\("biling"\) on Typo\.bill: register LeaderElectionModule\.forRoot\(\{ name: "biling", leaseName: \.\.\. \}\)/s,
+      /registered: "billing".*@OnlyWhenLeader\("biling"\) on Typo\.bill: register LeaderElectionModule\.forRoot\(\{ election: "biling", leaseName: \.\.\. \}\)/s,
     );
   });
 
@@ -575,7 +580,7 @@ describe('bootstrap errors for wiring mistakes', () => {
       lost(): void {}
     }
     await expect(boot([standalone('real')], [LostTypo])).rejects.toThrow(
-      /@OnLeadershipLost\("typo"\) on LostTypo\.lost: register LeaderElectionModule\.forRoot\(\{ name: "typo"/,
+      /@OnLeadershipLost\("typo"\) on LostTypo\.lost: register LeaderElectionModule\.forRoot\(\{ election: "typo"/,
     );
   });
 

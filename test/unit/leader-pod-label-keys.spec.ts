@@ -19,7 +19,7 @@ function unreachableKubeConfig(): KubeConfig {
 
 function registration(name: string | undefined, key: string) {
   return LeaderElectionModule.forRoot({
-    ...(name === undefined ? {} : { name }),
+    ...(name === undefined ? {} : { election: name }),
     leaseName: `lease-${name ?? 'default'}`,
     kubeConfig: unreachableKubeConfig(),
     leaderPodLabel: { key },

@@ -192,8 +192,18 @@ describe('LeaderElectionModule metrics providers', () => {
     }
     const moduleRef = await compile(
       [
-        LeaderElectionModule.forRoot({ ...standalone, leaseName: 'billing', name: 'billing', metrics: { registry } }),
-        LeaderElectionModule.forRoot({ ...standalone, leaseName: 'reports', name: 'reports', metrics: { registry } }),
+        LeaderElectionModule.forRoot({
+          ...standalone,
+          leaseName: 'billing',
+          election: 'billing',
+          metrics: { registry },
+        }),
+        LeaderElectionModule.forRoot({
+          ...standalone,
+          leaseName: 'reports',
+          election: 'reports',
+          metrics: { registry },
+        }),
       ],
       [Named],
     );

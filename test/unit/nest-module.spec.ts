@@ -218,8 +218,8 @@ describe('LeaderElectionModule (standalone, no Kubernetes)', () => {
     }
     const moduleRef = await compile(
       [
-        LeaderElectionModule.forRoot({ ...standalone, leaseName: 'billing', name: 'billing' }),
-        LeaderElectionModule.forRoot({ ...standalone, leaseName: 'reports', name: 'reports' }),
+        LeaderElectionModule.forRoot({ ...standalone, leaseName: 'billing', election: 'billing' }),
+        LeaderElectionModule.forRoot({ ...standalone, leaseName: 'reports', election: 'reports' }),
       ],
       [Named],
     );

@@ -78,7 +78,7 @@ describe('LeaderElectionModule.forRoot({ spread })', () => {
       constructor(@InjectLeaderElectionGroup('partitions') readonly group: LeaderElectionGroupService) {}
     }
     const moduleRef = await start(
-      [LeaderElectionModule.forRoot({ ...standalone, name: 'partitions', spread: { shards: 4 } })],
+      [LeaderElectionModule.forRoot({ ...standalone, group: 'partitions', spread: { shards: 4 } })],
       [Partitions],
     );
     const { group } = moduleRef.get(Partitions);

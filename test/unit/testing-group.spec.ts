@@ -127,7 +127,7 @@ describe('LeaderElectionTestingModule.forRoot({ spread })', () => {
     const moduleRef = await apps.start({
       imports: [
         LeaderElectionTestingModule.forRoot({
-          name: 'partitions',
+          group: 'partitions',
           spread: { shards: 4 },
           leading: ['partitions-3', 'partitions-1'],
           firstFencingToken: 10,
@@ -154,7 +154,7 @@ describe('LeaderElectionTestingModule.forRoot({ spread })', () => {
 
   it("forEachLedShard: the shard's work runs inside its term, which losing the shard aborts and then waits for", async () => {
     const moduleRef = await apps.start({
-      imports: [LeaderElectionTestingModule.forRoot({ name: 'partitions', spread: { shards: 2 } })],
+      imports: [LeaderElectionTestingModule.forRoot({ group: 'partitions', spread: { shards: 2 } })],
       providers: [Partitions],
     });
     const partitions = moduleRef.get(Partitions);
@@ -204,7 +204,7 @@ describe('LeaderElectionTestingModule.forRoot({ spread })', () => {
       /option `leading`: TestingLeaderElectionGroup default: no election "biling"; its elections are "billing"\./,
     );
     expect(forRoot({ spread: ['billing'], leader: true })).toThrow(/option `leader`: cannot be combined with `spread`/);
-    expect(forRoot({ spread: ['billing'], name: '' })).toThrow(/`name` must be a non-empty string/);
+    expect(forRoot({ spread: ['billing'], group: '' })).toThrow(/`group` must be a non-empty string/);
 
     const group = new TestingLeaderElectionGroup({ spread: ['billing', 'reports'] });
     await expect(group.lead('billing', 'reprots')).rejects.toThrow(

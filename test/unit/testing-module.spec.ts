@@ -144,7 +144,7 @@ describe('nestjs-lease-election/testing', () => {
       Test.createTestingModule({
         imports: [
           LeaderElectionTestingModule.forRoot(),
-          LeaderElectionTestingModule.forRoot({ name: 'billing', firstFencingToken: 500 }),
+          LeaderElectionTestingModule.forRoot({ election: 'billing', firstFencingToken: 500 }),
         ],
         providers: [BillingJob],
       }),
