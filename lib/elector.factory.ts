@@ -63,7 +63,7 @@ export function kubernetesLeaseLock(
     name,
     namespace,
     labels: options.leaseLabels,
-    events: options.events ?? true,
+    kubernetesEvents: options.kubernetesEvents ?? true,
   });
 }
 

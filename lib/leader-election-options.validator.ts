@@ -27,7 +27,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof LeaderElectionModuleOpt
   'logLevel',
   'metrics',
   'leaseLabels',
-  'events',
+  'kubernetesEvents',
   'leaderPodLabel',
   'coordinated',
 ]);
@@ -147,7 +147,7 @@ export function validateModuleOptions(options: LeaderElectionModuleOptions): voi
     if (options.standalone || options.lock)
       fail('leaderPodLabel', 'needs a Kubernetes Lease: not with standalone or lock.');
   }
-  for (const flag of ['standalone', 'releaseOnShutdown', 'watch', 'events'] as const) {
+  for (const flag of ['standalone', 'releaseOnShutdown', 'watch', 'kubernetesEvents'] as const) {
     if (options[flag] !== undefined && typeof options[flag] !== 'boolean') fail(flag, 'must be true or false.');
   }
   const wait = options.awaitLeadershipOnBootstrap;

@@ -66,9 +66,14 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     return this.elector.identity;
   }
 
-  /** `namespace/name` of this election's Lease. */
+  /** Name of this election's Lease. */
   get lease(): string {
-    return this.elector.options.lock.describe();
+    return this.elector.options.lock.name;
+  }
+
+  /** Namespace of this election's Lease. */
+  get namespace(): string {
+    return this.elector.options.lock.namespace;
   }
 
   /** The current term (fencing token, acquiredAt, signal) while leading, else null. */
@@ -166,7 +171,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     // A macrotask later: main.ts may call enableShutdownHooks() right after the bootstrap that started this term.
     setTimeout(() => {
       if (process.listenerCount('SIGTERM') > 0) return;
-      this.logger.warn(NO_SHUTDOWN_HOOKS(this.lease, this.elector.options.leaseDuration));
+      this.logger.warn(NO_SHUTDOWN_HOOKS(`${this.namespace}/${this.lease}`, this.elector.options.leaseDuration));
     }, 0).unref();
   }
 

@@ -6,8 +6,10 @@ import type { FollowerCallBehaviour } from './interfaces/only-when-leader-option
 /** What leader-only work needs to know about its election. */
 export interface LeadershipSource {
   readonly election: string;
-  /** `namespace/name` of the Lease. */
+  /** Name of the Lease. */
   readonly lease: string;
+  /** Namespace of the Lease. */
+  readonly namespace: string;
   readonly identity: string;
   readonly leader: string | null;
   /** The current term; reading it must re-check the renew deadline. */
@@ -75,7 +77,7 @@ export class LeaderWork {
     if (!term || (outer?.gated && !isLive(term, this.source))) {
       if (onFollower === 'skip') {
         const why = term ? 'the term that admitted the calling work is over' : 'not the leader';
-        this.debug(`${label} skipped: ${why} of ${this.source.lease}`);
+        this.debug(`${label} skipped: ${why} of ${this.source.namespace}/${this.source.lease}`);
       }
       return followerCall(this.source, async, onFollower);
     }
@@ -164,7 +166,7 @@ export function followerCall(
   onFollower: FollowerCallBehaviour,
 ): undefined | Promise<undefined> {
   if (onFollower === 'throw') {
-    const error = new NotLeaderError(source.election, source.lease, source.leader, source.identity);
+    const error = new NotLeaderError(source.election, source.lease, source.namespace, source.leader, source.identity);
     if (async) return Promise.reject(error);
     throw error;
   }

@@ -61,6 +61,7 @@ export function OnlyWhenLeader(electionOrOptions: string | OnlyWhenLeaderOptions
       const source = {
         election,
         lease: service.lease ?? election,
+        namespace: service.namespace ?? 'default',
         leader: service.leader ?? null,
         identity: service.identity,
       };

@@ -34,7 +34,7 @@ export interface KubernetesLeaseLockOptions {
    * `"<identity> stopped leading"`, reason `LeaderElection`) about the Lease.
    * Needs `create` on `events` in the namespace. Default true.
    */
-  events?: boolean;
+  kubernetesEvents?: boolean;
   /** `source.component` and `reportingComponent` of those Events. Default `nestjs-lease-election`. */
   eventComponent?: string;
   /** Connections shared with other locks of the same KubeConfig. Default: this lock's own. */
@@ -108,7 +108,8 @@ export class KubernetesLeaseLock implements LeaseLock {
     this.kubeConfig = options.kubeConfig;
     this.connections = options.connections ?? new KubeConnections(options.kubeConfig);
     this.labels = { ...(options.labels ?? {}) };
-    this.eventComponent = options.events === false ? null : (options.eventComponent ?? 'nestjs-lease-election');
+    this.eventComponent =
+      options.kubernetesEvents === false ? null : (options.eventComponent ?? 'nestjs-lease-election');
     this.user = options.kubeConfig.getCurrentUser()?.name ?? 'the current kubeconfig user';
   }
 
@@ -296,7 +297,7 @@ export class KubernetesLeaseLock implements LeaseLock {
   /**
    * Records a leadership Event about the Lease, with client-go's fields: type
    * Normal, reason `LeaderElection`, note `"<identity> <action>"`, the Lease
-   * as involved object. A no-op with `events: false`.
+   * as involved object. A no-op with `kubernetesEvents: false`.
    */
   async recordEvent(identity: string, action: LeaseEventAction, signal: AbortSignal): Promise<void> {
     if (this.eventComponent === null) return;
@@ -410,7 +411,7 @@ export class KubernetesLeaseLock implements LeaseLock {
           if (verb === 'create an Event for') {
             return new LeaseForbiddenError(
               `forbidden: user "${user}" cannot create events in namespace "${this.namespace}" (HTTP ${status}: ` +
-                `${detail}). Grant "create" on events (core API group) in that namespace, or set \`events: false\`.`,
+                `${detail}). Grant "create" on events (core API group) in that namespace, or set \`kubernetesEvents: false\`.`,
               options,
             );
           }

@@ -456,7 +456,7 @@ export class KubernetesMemberDirectory implements MemberDirectory {
       namespace,
       name: memberLeaseName(group, identity),
       labels: { [MEMBER_GROUP_LABEL]: groupLabelValue(group) },
-      events: false,
+      kubernetesEvents: false,
     });
   }
 

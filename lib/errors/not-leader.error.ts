@@ -8,14 +8,16 @@ export class NotLeaderError extends Error {
   constructor(
     /** The election that this replica does not lead. */
     readonly election: string,
-    /** `namespace/name` of its Lease. */
+    /** Name of its Lease. */
     readonly lease: string,
+    /** Namespace of its Lease. */
+    readonly namespace: string,
     /** The leader as this replica sees it, or null when none is known. */
     readonly leader: string | null,
     /** This replica's identity. */
     readonly identity: string,
   ) {
-    super(NOT_LEADER(election, lease, leader));
+    super(NOT_LEADER(election, `${namespace}/${lease}`, leader));
     this.name = 'NotLeaderError';
   }
 }

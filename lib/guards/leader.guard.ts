@@ -41,7 +41,7 @@ export class LeaderGuard implements CanActivate {
     const body: NotLeaderResponseBody = {
       statusCode: 503,
       error: 'Service Unavailable',
-      message: NOT_LEADER(election, this.election.lease, leader),
+      message: NOT_LEADER(election, `${this.election.namespace}/${this.election.lease}`, leader),
       election,
       leader,
     };

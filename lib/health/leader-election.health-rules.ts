@@ -17,7 +17,9 @@ export interface LeaderElectionHealth {
   reason?: string;
   details: {
     identity: string;
+    /** Name of the Lease. */
     lease: string;
+    namespace: string;
     leader: string | null;
     isLeader: boolean;
     state: ElectorDiagnostics['state'];
@@ -50,7 +52,8 @@ function describe(
   const campaigning = diagnostics.state === 'candidate' || diagnostics.state === 'leader';
   return {
     identity: elector.identity,
-    lease: elector.options.lock.describe(),
+    lease: elector.options.lock.name,
+    namespace: elector.options.lock.namespace,
     leader: elector.leader,
     isLeader: diagnostics.isLeader,
     state: diagnostics.state,
@@ -173,7 +176,7 @@ export function evaluateElectorReadiness(
     }
   }
   if (options.requireLeadership && !details.isLeader) {
-    return down(`not the leader of ${details.lease} (leader: ${details.leader ?? 'none known'})`);
+    return down(`not the leader of ${details.namespace}/${details.lease} (leader: ${details.leader ?? 'none known'})`);
   }
   return live;
 }

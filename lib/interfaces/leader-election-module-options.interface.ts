@@ -80,7 +80,7 @@ export interface LeaderElectionModuleOptions {
    * `kubectl describe lease` shows the history. Best-effort: needs `create` on
    * `events`; a denial is logged once and never affects the election. Default true.
    */
-  events?: boolean;
+  kubernetesEvents?: boolean;
   /**
    * Opt-in: while this replica leads, its own Pod carries this label, so a
    * Service that selects it routes to the leader. Needs `POD_NAME` (and

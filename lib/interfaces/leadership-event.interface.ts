@@ -1,22 +1,11 @@
 import type { LeadershipTerm, TermEndReason } from '../elector/index.js';
 
-/**
- * Why this replica stopped leading: the elector's term-end reason.
- * - `stolen`: another replica now holds the Lease.
- * - `renew-failed`: renewals kept failing (API errors, partition, RBAC) until renewDeadline.
- * - `expired`: renewDeadline passed without a renewal attempted in time (a stalled event loop or process).
- * - `shutdown`: the application is shutting down; the Lease is released after in-flight work drains.
- * - `preempted`: Coordinated Leader Election prefers another candidate; the Lease is released after the work
- *   drains, or left to lapse if the drain outlasts the renew deadline.
- * - `handed-over`: a spreading group prefers another live replica for this election; the Lease is released to it
- *   after the work drains.
- */
-export type LeadershipLossReason = TermEndReason;
-
 interface LeadershipEventBase {
-  /** Registration name (`default` unless several elections are registered). */
+  /** The election (`default` unless named). */
   election: string;
+  /** Name of its Lease. */
   lease: string;
+  /** Namespace of its Lease. */
   namespace: string;
   /** This replica's identity. */
   identity: string;
@@ -42,7 +31,18 @@ export interface LeadershipLostEvent extends LeadershipEventBase {
   term: LeadershipTerm;
   /** `term.fencingToken`. */
   fencingToken: string;
-  reason: LeadershipLossReason;
+  /**
+   * Why this replica stopped leading (the core's `TermEndReason`):
+   * - `stolen`: another replica now holds the Lease.
+   * - `renew-failed`: renewals kept failing (API errors, partition, RBAC) until renewDeadline.
+   * - `expired`: renewDeadline passed without a renewal attempted in time (a stalled event loop or process).
+   * - `shutdown`: the application is shutting down; the Lease is released after in-flight work drains.
+   * - `preempted`: Coordinated Leader Election prefers another candidate; the Lease is released after the work
+   *   drains, or left to lapse if the drain outlasts the renew deadline.
+   * - `handed-over`: a spreading group prefers another live replica for this election; the Lease is released to it
+   *   after the work drains.
+   */
+  reason: TermEndReason;
 }
 
 /** The observed holder of the Lease changed (any replica, including this one). */

@@ -11,9 +11,9 @@ import type { LeaderElectionMetricsOptions } from '../interfaces/leader-election
 export const LEADER_ELECTION_METRIC_NAMES = [
   'leader_election_master_status',
   'leader_election_is_leader',
-  'leader_election_promoted_total',
-  'leader_election_demoted_total',
-  'leader_election_new_leader_total',
+  'leader_election_acquired_total',
+  'leader_election_lost_total',
+  'leader_election_leader_changed_total',
   'leader_election_slowpath_total',
   'leader_election_renew_duration_seconds',
   'leader_election_errors_total',
@@ -66,20 +66,20 @@ const DEFINITIONS: Record<LeaderElectionMetricName, Definition> = {
   },
   leader_election_is_leader: {
     kind: 'Gauge',
-    help: '1 while this replica leads the lease, else 0.',
-    labelNames: [...LEASE_LABELS, 'identity'],
+    help: '1 while this replica leads the lease, else 0. The scrape target (pod, instance) tells the replicas apart.',
+    labelNames: LEASE_LABELS,
   },
-  leader_election_promoted_total: {
+  leader_election_acquired_total: {
     kind: 'Counter',
     help: 'Terms of leadership started by this replica.',
     labelNames: LEASE_LABELS,
   },
-  leader_election_demoted_total: {
+  leader_election_lost_total: {
     kind: 'Counter',
     help: `Terms of leadership ended, by reason (${TERM_END_REASONS.join(', ')}).`,
     labelNames: [...LEASE_LABELS, 'reason'],
   },
-  leader_election_new_leader_total: {
+  leader_election_leader_changed_total: {
     kind: 'Counter',
     help: 'Changes of the lease holder observed by this replica (including itself).',
     labelNames: LEASE_LABELS,
@@ -151,7 +151,7 @@ export class LeaderElectionMetrics {
     this.unsubscribe = elector.subscribe((event) => this.record(event));
     const lease = this.leaseLabels();
     this.gauge('leader_election_master_status').set({ name: lease.lease, ...lease }, 0);
-    this.gauge('leader_election_is_leader').set({ ...lease, identity: elector.identity }, 0);
+    this.gauge('leader_election_is_leader').set(lease, 0);
     this.gauge('leader_election_follower_watching').set(lease, 0);
   }
 
@@ -237,8 +237,8 @@ export class LeaderElectionMetrics {
     switch (event.type) {
       case 'started-leading':
         this.gauge('leader_election_master_status').set({ name: lease.lease, ...lease }, 1);
-        this.gauge('leader_election_is_leader').set({ ...lease, identity: this.elector.identity }, 1);
-        this.counter('leader_election_promoted_total').inc(lease);
+        this.gauge('leader_election_is_leader').set(lease, 1);
+        this.counter('leader_election_acquired_total').inc(lease);
         this.gauge('leader_election_last_renew_timestamp_seconds').set(lease, now);
         for (const scheme of ['resource-version', 'lease-transitions']) {
           this.gauge('leader_election_fencing_scheme').set(
@@ -249,11 +249,11 @@ export class LeaderElectionMetrics {
         break;
       case 'stopped-leading':
         this.gauge('leader_election_master_status').set({ name: lease.lease, ...lease }, 0);
-        this.gauge('leader_election_is_leader').set({ ...lease, identity: this.elector.identity }, 0);
-        this.counter('leader_election_demoted_total').inc({ ...lease, reason: event.reason });
+        this.gauge('leader_election_is_leader').set(lease, 0);
+        this.counter('leader_election_lost_total').inc({ ...lease, reason: event.reason });
         break;
       case 'new-leader':
-        if (event.identity !== null) this.counter('leader_election_new_leader_total').inc(lease);
+        if (event.identity !== null) this.counter('leader_election_leader_changed_total').inc(lease);
         break;
       case 'renewed':
         (this.metrics.get('leader_election_renew_duration_seconds') as HistogramLike).observe(

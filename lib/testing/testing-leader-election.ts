@@ -2,7 +2,8 @@ import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/
 import { Observable, Subject } from 'rxjs';
 import { LeadershipEndedError } from '../elector/leadership-term.js';
 import type { LeadershipTerm } from '../elector/leadership-term.js';
-import type { LeadershipEvent, LeadershipLossReason } from '../interfaces/leadership-event.interface.js';
+import type { TermEndReason } from '../elector/leadership-term.js';
+import type { LeadershipEvent } from '../interfaces/leadership-event.interface.js';
 import type { RunIfLeaderOptions } from '../interfaces/only-when-leader-options.interface.js';
 import { DEFAULT_ELECTION, DEFAULT_SHUTDOWN_DRAIN_TIMEOUT } from '../leader-election.constants.js';
 import { LEADER_WORK, LeaderWork, type HasLeaderWork } from '../leader-work.js';
@@ -46,7 +47,8 @@ export class TestingLeaderElection implements OnApplicationBootstrap, BeforeAppl
 
   private readonly subject = new Subject<LeadershipEvent>();
   private readonly leaseName: string;
-  private readonly namespace: string;
+  /** Namespace of the (pretend) Lease. */
+  readonly namespace: string;
   private live: { term: LeadershipTerm; controller: AbortController } | null = null;
   private holder: string | null = null;
   private nextToken: bigint;
@@ -73,9 +75,9 @@ export class TestingLeaderElection implements OnApplicationBootstrap, BeforeAppl
     return this.holder;
   }
 
-  /** `namespace/name` of the (pretend) Lease. */
+  /** Name of the (pretend) Lease. */
   get lease(): string {
-    return `${this.namespace}/${this.leaseName}`;
+    return this.leaseName;
   }
 
   /** The current term while leading, else null. */
@@ -156,13 +158,13 @@ export class TestingLeaderElection implements OnApplicationBootstrap, BeforeAppl
    * settled. A no-op on a follower (only the holder changes).
    */
   async loseLeadership(
-    reason: LeadershipLossReason = 'stolen',
+    reason: TermEndReason = 'stolen',
     newLeader: string | null = reason === 'stolen' ? 'another-replica' : null,
   ): Promise<void> {
     const live = this.live;
     if (live) {
       this.live = null;
-      live.controller.abort(new LeadershipEndedError(reason, this.lease));
+      live.controller.abort(new LeadershipEndedError(reason, `${this.namespace}/${this.leaseName}`));
       this.emit({
         type: 'lost',
         holder: newLeader,

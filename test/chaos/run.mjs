@@ -572,7 +572,7 @@ async function scrapeMetrics(replica) {
     const jobDemoted = {};
     const add = (counts, key, value) => (counts[key] = (counts[key] ?? 0) + value);
     for (const line of text.split('\n')) {
-      const match = /^(leader_election_errors_total|leader_election_demoted_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
+      const match = /^(leader_election_errors_total|leader_election_lost_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
       if (!match) continue;
       const labels = Object.fromEntries(
         [...match[2].matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]),

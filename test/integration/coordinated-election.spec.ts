@@ -50,7 +50,7 @@ describe('Coordinated Leader Election (KEP-4355)', () => {
     const kubeConfig = kubeConfigFor(user, plane);
     const events: (LeaderElectionEvent & { at: number })[] = [];
     const elector = new LeaderElector({
-      lock: new KubernetesLeaseLock({ kubeConfig, name: lease, namespace: 'default', events: false }),
+      lock: new KubernetesLeaseLock({ kubeConfig, name: lease, namespace: 'default', kubernetesEvents: false }),
       identity,
       coordinated: true,
       ...timings,

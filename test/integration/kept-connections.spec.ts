@@ -94,7 +94,7 @@ describe('requests to a real kube-apiserver over kept connections', () => {
     const target = new URL(kubeConfigFor('admin').getCurrentCluster()!.server);
     const { kubeConfig } = kubeConfigVia(await relay.start(target));
     const name = uniqueLeaseName('kept-drop');
-    const lock = new KubernetesLeaseLock({ kubeConfig, name, namespace: 'default', events: false });
+    const lock = new KubernetesLeaseLock({ kubeConfig, name, namespace: 'default', kubernetesEvents: false });
     const signal = () => AbortSignal.timeout(5000);
     const created = await lock.create(
       { holderIdentity: 'kept-b', leaseDurationSeconds: 2, acquireTime: null, renewTime: null, leaseTransitions: 0 },

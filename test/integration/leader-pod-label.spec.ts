@@ -131,7 +131,7 @@ describe('the leader Pod label (leaderPodLabel)', () => {
     const kubeConfig = kubeConfigFor(user);
     const warnings: string[] = [];
     const logger = { log: () => undefined, warn: (message: string) => warnings.push(message), error: () => undefined };
-    const lock = new KubernetesLeaseLock({ kubeConfig, name: lease, namespace, events: false });
+    const lock = new KubernetesLeaseLock({ kubeConfig, name: lease, namespace, kubernetesEvents: false });
     const elector = new LeaderElector({
       lock: wrap ? wrap(lock) : lock,
       identity: pod,

@@ -32,9 +32,9 @@ describe('the sample app (a real Nest HTTP process) against a real kube-apiserve
     const scrape = async () => (await replica.get('/metrics')).text;
     let text = await scrape();
     expect(findSample(text, 'leader_election_master_status', { name: lease, ...labels })).toBe(1);
-    expect(findSample(text, 'leader_election_is_leader', { ...labels, identity: 'metrics-a' })).toBe(1);
-    expect(findSample(text, 'leader_election_promoted_total', labels)).toBe(1);
-    expect(findSample(text, 'leader_election_new_leader_total', labels)).toBe(1);
+    expect(findSample(text, 'leader_election_is_leader', labels)).toBe(1);
+    expect(findSample(text, 'leader_election_acquired_total', labels)).toBe(1);
+    expect(findSample(text, 'leader_election_leader_changed_total', labels)).toBe(1);
     expect(findSample(text, 'leader_election_last_renew_timestamp_seconds', labels)).toBeGreaterThan(
       Date.now() / 1000 - 5,
     );
@@ -57,16 +57,16 @@ describe('the sample app (a real Nest HTTP process) against a real kube-apiserve
     await waitFor(async () => !(await isLeader(replica)), 3000, 'the replica to step down');
     text = await scrape();
     expect(findSample(text, 'leader_election_master_status', { name: lease, ...labels })).toBe(0);
-    expect(findSample(text, 'leader_election_is_leader', { ...labels, identity: 'metrics-a' })).toBe(0);
-    expect(findSample(text, 'leader_election_demoted_total', { ...labels, reason: 'stolen' })).toBe(1);
+    expect(findSample(text, 'leader_election_is_leader', labels)).toBe(0);
+    expect(findSample(text, 'leader_election_lost_total', { ...labels, reason: 'stolen' })).toBe(1);
 
     // The thief never renews: after its 2s the replica takes the Lease back.
     await waitFor(() => isLeader(replica), leaseDuration + 3000, 'the replica to lead again');
     text = await scrape();
     expect(findSample(text, 'leader_election_master_status', { name: lease, ...labels })).toBe(1);
-    expect(findSample(text, 'leader_election_promoted_total', labels)).toBe(2);
-    expect(findSample(text, 'leader_election_new_leader_total', labels)).toBe(3);
-    expect(findSample(text, 'leader_election_demoted_total', { ...labels, reason: 'stolen' })).toBe(1);
+    expect(findSample(text, 'leader_election_acquired_total', labels)).toBe(2);
+    expect(findSample(text, 'leader_election_leader_changed_total', labels)).toBe(3);
+    expect(findSample(text, 'leader_election_lost_total', { ...labels, reason: 'stolen' })).toBe(1);
   }, 60_000);
 
   it('a leader frozen with SIGSTOP past leaseDuration is replaced, does no leader-only work on waking, and shows the demotion', async () => {
@@ -106,16 +106,13 @@ describe('the sample app (a real Nest HTTP process) against a real kube-apiserve
 
     await waitFor(
       async () =>
-        ((await frozen.metric('leader_election_is_leader', {
-          lease,
-          identity: frozen.name,
-        })) ?? 1) === 0,
+        ((await frozen.metric('leader_election_is_leader', { lease })) ?? 1) === 0,
       5000,
       'the woken replica to report itself demoted',
     );
     const text = (await frozen.get('/metrics')).text;
-    const expired = findSample(text, 'leader_election_demoted_total', { lease, reason: 'expired' }) ?? 0;
-    const failed = findSample(text, 'leader_election_demoted_total', { lease, reason: 'renew-failed' }) ?? 0;
+    const expired = findSample(text, 'leader_election_lost_total', { lease, reason: 'expired' }) ?? 0;
+    const failed = findSample(text, 'leader_election_lost_total', { lease, reason: 'renew-failed' }) ?? 0;
     expect(expired + failed).toBe(1);
     expect(findSample(text, 'leader_election_master_status', { name: lease })).toBe(0);
     expect(await isLeader(frozen)).toBe(false);

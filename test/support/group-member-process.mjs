@@ -13,7 +13,7 @@ const group = new LeaderElectionGroup({
   identity: env.IDENTITY,
   elections: env.ELECTIONS.split(','),
   lockFor: (election) =>
-    new KubernetesLeaseLock({ kubeConfig, name: `${env.GROUP}-${election}`, namespace, events: false }),
+    new KubernetesLeaseLock({ kubeConfig, name: `${env.GROUP}-${election}`, namespace, kubernetesEvents: false }),
   members: new KubernetesMemberDirectory({ kubeConfig, group: env.GROUP, namespace }),
   leaseDuration: Number(env.LEASE_DURATION ?? 2000),
   renewDeadline: Number(env.RENEW_DEADLINE ?? 1000),

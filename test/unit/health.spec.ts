@@ -43,7 +43,7 @@ import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 const TIMING = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 } as const;
 /** leaseDuration + the default tolerance (renewDeadline). */
 const WEDGE_LIMIT = TIMING.leaseDuration + TIMING.renewDeadline;
-const LEASE_DESCRIPTION = 'default/health-lease (in-memory)';
+const LEASE_NAME = 'health-lease';
 const quiet: ElectorLogger = { log: () => undefined, warn: () => undefined, error: () => undefined };
 const running: Array<{ elector: LeaderElector; clock: FakeClock }> = [];
 
@@ -96,7 +96,8 @@ describe('evaluateElectorHealth: up', () => {
       healthy: true,
       details: {
         identity: 'me',
-        lease: LEASE_DESCRIPTION,
+        lease: LEASE_NAME,
+        namespace: 'default',
         leader: null,
         isLeader: false,
         state: 'idle',
@@ -119,7 +120,8 @@ describe('evaluateElectorHealth: up', () => {
       healthy: true,
       details: {
         identity: 'me',
-        lease: LEASE_DESCRIPTION,
+        lease: LEASE_NAME,
+        namespace: 'default',
         leader: 'me',
         isLeader: true,
         state: 'leader',
@@ -144,7 +146,8 @@ describe('evaluateElectorHealth: up', () => {
       healthy: true,
       details: {
         identity: 'follower',
-        lease: LEASE_DESCRIPTION,
+        lease: LEASE_NAME,
+        namespace: 'default',
         leader: 'leader',
         isLeader: false,
         state: 'candidate',
@@ -442,7 +445,8 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
       'leader-election': {
         status: 'up',
         identity: service.identity,
-        lease: 'health-ns/health-leader (in-memory)',
+        lease: 'health-leader',
+        namespace: 'health-ns',
         leader: service.identity,
         isLeader: true,
         state: 'leader',
@@ -463,7 +467,7 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
     await service.waitForLeadership();
     const indicator = moduleRef.get(LeaderElectionHealthIndicator);
     expect(indicator.isHealthy('billing', { election: 'billing' })).toMatchObject({
-      billing: { status: 'up', lease: 'health-ns/billing-leader (in-memory)', isLeader: true },
+      billing: { status: 'up', lease: 'billing-leader', namespace: 'health-ns', isLeader: true },
     });
 
     // The loop dying cannot be provoked through the standalone in-memory lock; feed the rules a dead loop.
@@ -476,7 +480,8 @@ describe('LeaderElectionHealthIndicator (terminus 12, in a Nest testing module)'
         status: 'down',
         reason: 'election loop died: Error: boom',
         identity: service.identity,
-        lease: 'health-ns/billing-leader (in-memory)',
+        lease: 'billing-leader',
+        namespace: 'health-ns',
         leader: service.identity,
         isLeader: true,
         state: 'leader',
@@ -762,7 +767,7 @@ describe('liveness a probe can trust (issue 12)', () => {
     expect(evaluateElectorReadiness(leader.elector, { requireLeadership: true }).healthy).toBe(true);
     expect(evaluateElectorReadiness(follower.elector, { requireLeadership: true })).toMatchObject({
       healthy: false,
-      reason: 'not the leader of default/health-lease (in-memory) (leader: leader)',
+      reason: 'not the leader of default/health-lease (leader: leader)',
     });
     expect(evaluateElectorLiveness(follower.elector).healthy).toBe(true);
   });

@@ -42,10 +42,10 @@ const quiet: ElectorLogger = { log: () => undefined, warn: () => undefined, erro
 /** The exact label names every metric is allowed to carry (histogram buckets add `le`). */
 const EXPECTED_LABELS: Record<LeaderElectionMetricName, string[]> = {
   leader_election_master_status: ['name', 'lease', 'namespace'],
-  leader_election_is_leader: ['lease', 'namespace', 'identity'],
-  leader_election_promoted_total: ['lease', 'namespace'],
-  leader_election_demoted_total: ['lease', 'namespace', 'reason'],
-  leader_election_new_leader_total: ['lease', 'namespace'],
+  leader_election_is_leader: ['lease', 'namespace'],
+  leader_election_acquired_total: ['lease', 'namespace'],
+  leader_election_lost_total: ['lease', 'namespace', 'reason'],
+  leader_election_leader_changed_total: ['lease', 'namespace'],
   leader_election_slowpath_total: ['lease', 'namespace'],
   leader_election_renew_duration_seconds: ['lease', 'namespace'],
   leader_election_errors_total: ['lease', 'namespace', 'operation', 'reason'],
@@ -56,9 +56,9 @@ const EXPECTED_LABELS: Record<LeaderElectionMetricName, string[]> = {
 const EXPECTED_TYPES: Record<LeaderElectionMetricName, string> = {
   leader_election_master_status: 'gauge',
   leader_election_is_leader: 'gauge',
-  leader_election_promoted_total: 'counter',
-  leader_election_demoted_total: 'counter',
-  leader_election_new_leader_total: 'counter',
+  leader_election_acquired_total: 'counter',
+  leader_election_lost_total: 'counter',
+  leader_election_leader_changed_total: 'counter',
   leader_election_slowpath_total: 'counter',
   leader_election_renew_duration_seconds: 'histogram',
   leader_election_errors_total: 'counter',
@@ -131,10 +131,10 @@ function changes(before: Record<string, number>, after: Record<string, number>):
 const lease = { lease: LEASE, namespace: NAMESPACE };
 const key = {
   master: series('leader_election_master_status', { name: LEASE, ...lease }),
-  isLeader: (identity = 'me') => series('leader_election_is_leader', { ...lease, identity }),
-  promoted: series('leader_election_promoted_total', lease),
-  demoted: (reason: string) => series('leader_election_demoted_total', { ...lease, reason }),
-  newLeader: series('leader_election_new_leader_total', lease),
+  isLeader: () => series('leader_election_is_leader', lease),
+  promoted: series('leader_election_acquired_total', lease),
+  demoted: (reason: string) => series('leader_election_lost_total', { ...lease, reason }),
+  newLeader: series('leader_election_leader_changed_total', lease),
   slowpath: series('leader_election_slowpath_total', lease),
   renewCount: series('leader_election_renew_duration_seconds_count', lease),
   renewSum: series('leader_election_renew_duration_seconds_sum', lease),
@@ -227,12 +227,12 @@ async function setup(
 describe('metric definitions', () => {
   it('the demotion help text and the loss-reason docs name every term-end reason (issue 25, item 11)', async () => {
     const { registry } = await setup();
-    const help = (metricOf(registry, 'leader_election_demoted_total') as unknown as { help: string }).help;
+    const help = (metricOf(registry, 'leader_election_lost_total') as unknown as { help: string }).help;
     const eventDocs = readFileSync(
       new URL('../../lib/interfaces/leadership-event.interface.ts', import.meta.url),
       'utf8',
     );
-    const lossDocs = eventDocs.slice(0, eventDocs.indexOf('export type LeadershipLossReason'));
+    const lossDocs = eventDocs.slice(eventDocs.indexOf('export interface LeadershipLostEvent'));
     const coreDocs = readFileSync(new URL('../../lib/elector/leadership-term.ts', import.meta.url), 'utf8');
     for (const reason of TERM_END_REASONS) {
       expect({ reason, inHelp: help.includes(reason) }).toEqual({ reason, inHelp: true });
@@ -382,27 +382,25 @@ describe('metric definitions', () => {
     await clock.flush();
     const onlyBilling = await sample(registry);
     const labelsOf = (leaseName: string) => ({ lease: leaseName, namespace: NAMESPACE });
-    expect(onlyBilling[series('leader_election_promoted_total', labelsOf('billing'))]).toBe(1);
-    expect(onlyBilling[series('leader_election_promoted_total', labelsOf('reports'))]).toBeUndefined();
-    expect(onlyBilling[series('leader_election_is_leader', { ...labelsOf('reports'), identity: 'me' })]).toBe(0);
+    expect(onlyBilling[series('leader_election_acquired_total', labelsOf('billing'))]).toBe(1);
+    expect(onlyBilling[series('leader_election_acquired_total', labelsOf('reports'))]).toBeUndefined();
+    expect(onlyBilling[series('leader_election_is_leader', labelsOf('reports'))]).toBe(0);
 
     reports.elector.start();
     await clock.flush();
     const both = await sample(registry);
     for (const leaseName of ['billing', 'reports']) {
-      expect(both[series('leader_election_promoted_total', labelsOf(leaseName))]).toBe(1);
-      expect(both[series('leader_election_is_leader', { ...labelsOf(leaseName), identity: 'me' })]).toBe(1);
+      expect(both[series('leader_election_acquired_total', labelsOf(leaseName))]).toBe(1);
+      expect(both[series('leader_election_is_leader', labelsOf(leaseName))]).toBe(1);
       expect(both[series('leader_election_master_status', { name: leaseName, ...labelsOf(leaseName) })]).toBe(1);
     }
 
     await billing.stop();
     const after = await sample(registry);
-    expect(after[series('leader_election_is_leader', { ...labelsOf('billing'), identity: 'me' })]).toBe(0);
-    expect(after[series('leader_election_is_leader', { ...labelsOf('reports'), identity: 'me' })]).toBe(1);
-    expect(after[series('leader_election_demoted_total', { ...labelsOf('billing'), reason: 'shutdown' })]).toBe(1);
-    expect(after[series('leader_election_demoted_total', { ...labelsOf('reports'), reason: 'shutdown' })]).toBe(
-      undefined,
-    );
+    expect(after[series('leader_election_is_leader', labelsOf('billing'))]).toBe(0);
+    expect(after[series('leader_election_is_leader', labelsOf('reports'))]).toBe(1);
+    expect(after[series('leader_election_lost_total', { ...labelsOf('billing'), reason: 'shutdown' })]).toBe(1);
+    expect(after[series('leader_election_lost_total', { ...labelsOf('reports'), reason: 'shutdown' })]).toBe(undefined);
   });
 
   it('records nothing more after close()', async () => {

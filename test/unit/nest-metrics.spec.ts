@@ -18,8 +18,8 @@ const standalone = { standalone: true, logLevel: 'silent' as const, namespace: '
 class Probe {
   constructor(
     @Optional() @Inject(getMetricToken('leader_election_is_leader')) readonly isLeader: Gauge | null,
-    @Optional() @Inject(getMetricToken('leader_election_promoted_total')) readonly promoted: Counter | null,
-    @Optional() @Inject(getMetricToken('leader_election_demoted_total')) readonly demoted: Counter | null,
+    @Optional() @Inject(getMetricToken('leader_election_acquired_total')) readonly promoted: Counter | null,
+    @Optional() @Inject(getMetricToken('leader_election_lost_total')) readonly demoted: Counter | null,
   ) {}
 }
 
@@ -79,7 +79,7 @@ describe('LeaderElectionModule metrics providers', () => {
     ]);
     const probe = moduleRef.get(Probe);
     expect(probe.isLeader).toBe(registry.getSingleMetric('leader_election_is_leader'));
-    expect(probe.promoted).toBe(registry.getSingleMetric('leader_election_promoted_total'));
+    expect(probe.promoted).toBe(registry.getSingleMetric('leader_election_acquired_total'));
     expect(
       registry
         .getMetricsAsArray()
@@ -90,7 +90,7 @@ describe('LeaderElectionModule metrics providers', () => {
 
     const service = moduleRef.get(LeaderElectionService);
     await service.waitForLeadership();
-    const labels = { lease: 'nest-metrics', namespace: 'metrics-ns', identity: service.identity };
+    const labels = { lease: 'nest-metrics', namespace: 'metrics-ns' };
     expect(await eventually(() => valueOf(probe.isLeader, labels), 1)).toBe(1);
     expect(await valueOf(probe.promoted, { lease: 'nest-metrics', namespace: 'metrics-ns' })).toBe(1);
 
@@ -124,12 +124,10 @@ describe('LeaderElectionModule metrics providers', () => {
     expect(probe.isLeader).toBe(register.getSingleMetric('leader_election_is_leader'));
     const service = moduleRef.get(LeaderElectionService);
     await service.waitForLeadership();
-    const labels = { lease: 'global-metrics', namespace: 'metrics-ns', identity: service.identity };
+    const labels = { lease: 'global-metrics', namespace: 'metrics-ns' };
     expect(await eventually(() => valueOf(probe.isLeader, labels), 1)).toBe(1);
     const exposition = await register.metrics();
-    expect(exposition).toContain(
-      `leader_election_is_leader{lease="global-metrics",namespace="metrics-ns",identity="${service.identity}"} 1`,
-    );
+    expect(exposition).toContain('leader_election_is_leader{lease="global-metrics",namespace="metrics-ns"} 1');
     expect(exposition).toContain(
       'leader_election_master_status{name="global-metrics",lease="global-metrics",namespace="metrics-ns"} 1',
     );
@@ -147,7 +145,7 @@ describe('LeaderElectionModule metrics providers', () => {
     expect(probe.isLeader).toBe(registry.getSingleMetric('leader_election_is_leader'));
     const service = moduleRef.get(LeaderElectionService);
     await service.waitForLeadership();
-    const labels = { lease: 'async-metrics', namespace: 'metrics-ns', identity: service.identity };
+    const labels = { lease: 'async-metrics', namespace: 'metrics-ns' };
     expect(await eventually(() => valueOf(probe.isLeader, labels), 1)).toBe(1);
   });
 
@@ -176,7 +174,7 @@ describe('LeaderElectionModule metrics providers', () => {
     expect(registry.getMetricsAsArray().every((metric) => metric.name.startsWith('app_leader_election_'))).toBe(true);
     const service = moduleRef.get(LeaderElectionService);
     await service.waitForLeadership();
-    const labels = { lease: 'prefixed', namespace: 'metrics-ns', identity: service.identity };
+    const labels = { lease: 'prefixed', namespace: 'metrics-ns' };
     expect(await eventually(() => valueOf(probe.prefixed, labels), 1)).toBe(1);
   });
 
@@ -212,10 +210,10 @@ describe('LeaderElectionModule metrics providers', () => {
     await Promise.all([named.billing.waitForLeadership(), named.reports.waitForLeadership()]);
     for (const service of [named.billing, named.reports]) {
       const lease = service.elector.options.lock.name;
-      const labels = { lease, namespace: 'metrics-ns', identity: service.identity };
+      const labels = { lease, namespace: 'metrics-ns' };
       expect(await eventually(() => valueOf(named.isLeader, labels), 1)).toBe(1);
     }
-    const promoted = registry.getSingleMetric('leader_election_promoted_total') as Counter;
+    const promoted = registry.getSingleMetric('leader_election_acquired_total') as Counter;
     expect(await valueOf(promoted, { lease: 'billing', namespace: 'metrics-ns' })).toBe(1);
     expect(await valueOf(promoted, { lease: 'reports', namespace: 'metrics-ns' })).toBe(1);
   });

@@ -243,7 +243,7 @@ describe('LeaderElectionModule (standalone, no Kubernetes)', () => {
     [{ ...standalone, leaseLabels: { 'bad key!': 'x' } }, 'leaseLabels'],
     [{ ...standalone, leaseLabels: { app: 'x'.repeat(64) } }, 'leaseLabels'],
     [{ ...standalone, leaseLabels: 'app=x' }, 'leaseLabels'],
-    [{ ...standalone, events: 'yes' }, 'events'],
+    [{ ...standalone, kubernetesEvents: 'yes' }, 'kubernetesEvents'],
     [{ leaseName: 'cle', coordinated: { binaryVersion: 'v1.2' } }, 'coordinated'],
     [{ leaseName: 'cle', coordinated: { binaryVersion: '1.2.0' }, identity: 'Bad_Name' }, 'identity'],
     [{ ...standalone, coordinated: { binaryVersion: '1.2.0' } }, 'coordinated'],

@@ -163,7 +163,14 @@ describe('nestjs-lease-election/testing', () => {
         imports: [LeaderElectionModule.forRoot({ leaseName: 'report', standalone: true, logLevel: 'silent' })],
         providers: [ReportJob],
       });
-    const plain = { isLeader: false, leader: 'pod-z', identity: 'me', lease: 'default/report', term: null };
+    const plain = {
+      isLeader: false,
+      leader: 'pod-z',
+      identity: 'me',
+      lease: 'report',
+      namespace: 'default',
+      term: null,
+    };
     const withPlain = await apps.start(real().overrideProvider(LeaderElectionService).useValue(plain));
     const job = withPlain.get(ReportJob);
     expect(job.report()).toBeUndefined();

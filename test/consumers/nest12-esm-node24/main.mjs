@@ -67,7 +67,7 @@ while (job.runs < 3) await new Promise((resolve) => setTimeout(resolve, 50));
 const health = app.get(LeaderElectionHealthIndicator).isHealthy('leader-election');
 if (health['leader-election'].status !== 'up') throw new Error(`health: ${JSON.stringify(health)}`);
 const isLeaderMetric = await register.getSingleMetric('leader_election_is_leader')?.get();
-const mine = isLeaderMetric?.values.find((sample) => sample.labels.identity === election.identity);
+const mine = isLeaderMetric?.values.find((sample) => sample.labels.lease === election.lease);
 if (mine?.value !== 1) throw new Error(`leader_election_is_leader: ${JSON.stringify(isLeaderMetric)}`);
 
 console.log(
