@@ -28,9 +28,9 @@ export const UNKNOWN_ELECTION = (
 export const NO_SERVICE_INJECTED = (election: string, label: string, owner: string): string =>
   `@OnlyWhenLeader(${JSON.stringify(election)}) on ${label}: no LeaderElectionService was injected. ` +
   `Make ${owner} a Nest provider and register ${registration(election)} in the application. ` +
-  `In a unit test that constructs ${owner} with \`new\`, import LeaderElectionTestingModule from ` +
-  `'nestjs-lease-election/testing' into Test.createTestingModule instead, or call ` +
-  `attachLeaderElection(instance, new TestingLeaderElection()) from that entry point.`;
+  `In a unit test that constructs ${owner} with \`new\`, pass it a TestingLeaderElection from ` +
+  `'nestjs-lease-election/testing' as its LeaderElectionService (new ${owner}(new TestingLeaderElection())), ` +
+  'or import LeaderElectionTestingModule into Test.createTestingModule.';
 
 /** A follower was asked to do leader-only work. */
 export const NOT_LEADER = (election: string, lease: string, leader: string | null): string =>

@@ -51,7 +51,7 @@ export function OnlyWhenLeader(electionOrOptions: string | OnlyWhenLeaderOptions
       Reflect.getMetadata('design:returntype', target, propertyKey) === Promise;
 
     const wrapper = function (this: Record<string, unknown>, ...args: unknown[]) {
-      const service = this?.[key] as LeaderElectionService | undefined;
+      const service = (this?.[key] ?? constructorInjected(this, election, key)) as LeaderElectionService | undefined;
       if (!service) throw new Error(NO_SERVICE_INJECTED(election, label, owner.name));
       const body = () => (original as (...a: unknown[]) => unknown).apply(this, args);
       const work = leaderWorkOf(service);
@@ -75,4 +75,18 @@ export function OnlyWhenLeader(electionOrOptions: string | OnlyWhenLeaderOptions
     descriptor.value = wrapper as typeof descriptor.value;
     return descriptor;
   };
+}
+
+/**
+ * Outside Nest (`new ReportJob(new TestingLeaderElection())`) nothing injects
+ * the property: use the instance's own service of that election, if it holds
+ * one, and remember it.
+ */
+function constructorInjected(instance: Record<string, unknown> | undefined, election: string, key: string): unknown {
+  if (!instance || typeof instance !== 'object') return undefined;
+  const own = Object.values(instance).find(
+    (value) => leaderWorkOf(value) !== undefined && (value as { election?: unknown }).election === election,
+  );
+  if (own !== undefined) Object.defineProperty(instance, key, { value: own, configurable: true, writable: true });
+  return own;
 }

@@ -188,15 +188,32 @@ describe('nestjs-lease-election/testing', () => {
     expect(other.log).toContain(`acquired ${term.fencingToken} current=${term.fencingToken}`);
   });
 
-  it('a job built with new: a clear error, and attachLeaderElection() to wire it by hand', async () => {
+  it('a job built with new takes the double where the service is expected and gates on it, no cast, no wiring', async () => {
     const election = new TestingLeaderElection();
-    const job = new ReportJob(election as unknown as LeaderElectionService);
-    expect(() => job.report()).toThrow(/no LeaderElectionService was injected.*attachLeaderElection/s);
-    attachLeaderElection(job, election);
+    const job = new ReportJob(election);
     expect(job.report()).toBeUndefined();
+    await expect(job.consume()).rejects.toBeInstanceOf(NotLeaderError);
     const term = await election.becomeLeader();
     expect(job.report()).toBe('done');
     expect(job.runs).toEqual([{ token: term.fencingToken, aborted: false }]);
+    await expect(job.consume()).resolves.toBe(term);
+    await election.loseLeadership();
+    expect(job.report()).toBeUndefined();
+  });
+
+  it('a job built with new and no service gets a clear error; attachLeaderElection() still wires one by hand', async () => {
+    class Bare {
+      @OnlyWhenLeader()
+      report(): string {
+        return 'done';
+      }
+    }
+    const bare = new Bare();
+    expect(() => bare.report()).toThrow(/no LeaderElectionService was injected/);
+    const election = new TestingLeaderElection({ leader: true });
+    attachLeaderElection(bare, election);
+    await election.becomeLeader();
+    expect(bare.report()).toBe('done');
   });
 
   it('waitForLeadership resolves on becomeLeader and rejects after shutdown', async () => {

@@ -1,10 +1,6 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { LeaderElectionService, LeadershipEndedError } from 'nestjs-lease-election';
-import {
-  attachLeaderElection,
-  LeaderElectionTestingModule,
-  TestingLeaderElection,
-} from 'nestjs-lease-election/testing';
+import { LeaderElectionTestingModule, TestingLeaderElection } from 'nestjs-lease-election/testing';
 import { AppModule } from './app.module';
 import { ReportJob } from './report.job';
 
@@ -72,9 +68,9 @@ describe('ReportJob with nestjs-lease-election/testing', () => {
     expect(job.transitions).toEqual([`acquired ${term.fencingToken}`]);
   });
 
-  it('a job built with new is wired with attachLeaderElection', async () => {
+  it('a job built with new takes the double as its LeaderElectionService and gates on it', async () => {
     const election = new TestingLeaderElection();
-    const job = attachLeaderElection(new ReportJob(election as unknown as LeaderElectionService), election);
+    const job = new ReportJob(election);
     expect(job.report()).toBeUndefined();
     const term = await election.becomeLeader();
     expect(job.report()?.fencingToken).toBe(term.fencingToken);
