@@ -10,7 +10,7 @@ import {
   type ElectorLogger,
   type LeaseLock,
   type MemberDirectory,
-} from './elector/index.js';
+} from './elector/internal.js';
 import type {
   LeaderElectionModuleExtras,
   LeaderElectionModuleOptions,

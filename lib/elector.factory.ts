@@ -12,7 +12,7 @@ import {
   type ElectorLogger,
   type LeaderElectorOptions,
   type LeaseLock,
-} from './elector/index.js';
+} from './elector/internal.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
 import { contextNamespaceOf, loadKubeConfig } from './kube-config.loader.js';
 import { fail, validateModuleOptions } from './leader-election-options.validator.js';

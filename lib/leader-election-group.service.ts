@@ -1,5 +1,5 @@
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import type { GroupElectionState, LeaderElectionGroup, LeadershipTerm } from './elector/index.js';
+import type { GroupElectionState, LeaderElectionGroup, LeadershipTerm } from './elector/internal.js';
 import { ledShards, runOnLedShards } from './led-shards.js';
 import { NO_GROUP_ELECTION } from './leader-election.messages.js';
 import type { LeaderElectionService } from './leader-election.service.js';

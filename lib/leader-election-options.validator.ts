@@ -3,7 +3,7 @@ import {
   LEADER_POD_SCOPE_PREFIX,
   validateLeaseName,
   type LeaseLock,
-} from './elector/index.js';
+} from './elector/internal.js';
 import { DEFAULT_ELECTION } from './leader-election.constants.js';
 import type {
   LeaderElectionLogLevel,

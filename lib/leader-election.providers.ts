@@ -1,7 +1,7 @@
 import { Injectable, Logger, Module, type InjectionToken, type Provider } from '@nestjs/common';
 import { createElectionGroup, shardIndexes, spreadElections } from './election-group.factory.js';
 import { createElector } from './elector.factory.js';
-import { leaderPodScopeKey } from './elector/index.js';
+import { leaderPodScopeKey } from './elector/internal.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
 import {
   DEFAULT_ELECTION,

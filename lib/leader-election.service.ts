@@ -1,6 +1,6 @@
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
-import type { ElectorLogger, LeaderElectionEvent, LeaderElector, LeadershipTerm } from './elector/index.js';
+import type { ElectorLogger, LeaderElectionEvent, LeaderElector, LeadershipTerm } from './elector/internal.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-module-options.interface.js';
 import type { LeadershipEvent } from './interfaces/leadership-event.interface.js';
 import type { RunIfLeaderOptions } from './interfaces/only-when-leader-options.interface.js';

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { LeadershipTerm } from './elector/index.js';
+import type { LeadershipTerm } from './elector/internal.js';
 import { NotLeaderError } from './errors/not-leader.error.js';
 import type { FollowerCallBehaviour } from './interfaces/only-when-leader-options.interface.js';
 

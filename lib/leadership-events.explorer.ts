@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { Observable, Subscription } from 'rxjs';
-import type { ElectorLogger } from './elector/index.js';
+import type { ElectorLogger } from './elector/internal.js';
 import type { LeadershipEvent } from './interfaces/leadership-event.interface.js';
 import { DUPLICATE_ELECTION, UNKNOWN_ELECTION } from './leader-election.messages.js';
 import { ELECTION_LOGGER, ELECTION_NAME, ELECTION_SERVICE } from './leader-election.constants.js';

@@ -1,4 +1,4 @@
-import type { LeadershipTerm } from './elector/index.js';
+import type { LeadershipTerm } from './elector/internal.js';
 import { LEADER_WORK, type HasLeaderWork } from './leader-work.js';
 
 /** What shard work needs of one election's service (real or testing): its live term and its leader-only work. */

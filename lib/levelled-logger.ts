@@ -1,4 +1,4 @@
-import type { ElectorLogger } from './elector/index.js';
+import type { ElectorLogger } from './elector/internal.js';
 import type { LeaderElectionLogLevel } from './interfaces/leader-election-module-options.interface.js';
 import { LOG_LEVELS } from './leader-election-options.validator.js';
 

@@ -1,4 +1,4 @@
-import type { LeaderElectionGroup, LeaderElector, MemberViewDiagnostics } from '../elector/index.js';
+import type { LeaderElectionGroup, LeaderElector, MemberViewDiagnostics } from '../elector/internal.js';
 import type { LeaderElectionHealth, LeaderElectionHealthOptions } from './leader-election.health-rules.js';
 
 /** How this replica follows the other members, as reported in the group's health details. */

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import type { LeaderElector } from '../elector/index.js';
+import type { LeaderElector } from '../elector/internal.js';
 import type { LeaderElectionGroupService } from '../leader-election-group.service.js';
 import { DEFAULT_ELECTION, getLeaderElectionGroupToken, getLeaderElectionToken } from '../leader-election.constants.js';
 import type { LeaderElectionService } from '../leader-election.service.js';

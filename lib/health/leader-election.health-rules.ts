@@ -1,4 +1,4 @@
-import { persistentConfigurationError, type ElectorDiagnostics, type LeaderElector } from '../elector/index.js';
+import { persistentConfigurationError, type ElectorDiagnostics, type LeaderElector } from '../elector/internal.js';
 
 /** Options of the leader-election health checks. Durations in ms. */
 export interface LeaderElectionHealthOptions {

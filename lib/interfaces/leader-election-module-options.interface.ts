@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { LeaseLock } from '../elector/index.js';
+import type { LeaseLock } from '../elector/internal.js';
 
 /** Log levels the module writes at; `silent` turns its logging off. */
 export type LeaderElectionLogLevel = 'debug' | 'log' | 'warn' | 'error' | 'silent';

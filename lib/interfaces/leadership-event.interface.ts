@@ -1,4 +1,4 @@
-import type { LeadershipTerm, TermEndReason } from '../elector/index.js';
+import type { LeadershipTerm, TermEndReason } from '../elector/internal.js';
 
 interface LeadershipEventBase {
   /** The election (`default` unless named). */

@@ -1,5 +1,5 @@
 import type { InjectionToken, Provider } from '@nestjs/common';
-import type { ElectorLogger, LeaderElectionGroup, LeaderElector } from '../elector/index.js';
+import type { ElectorLogger, LeaderElectionGroup, LeaderElector } from '../elector/internal.js';
 import type { LeaderElectionModuleOptions } from '../interfaces/leader-election-module-options.interface.js';
 import { ELECTION_LOGGER } from '../leader-election.constants.js';
 import { LEADER_ELECTION_MODULE_OPTIONS } from '../leader-election.module-definition.js';

@@ -4,7 +4,7 @@ import {
   type LeaderElectionEvent,
   type LeaderElector,
   type MemberErrorEvent,
-} from '../elector/index.js';
+} from '../elector/internal.js';
 import type { LeaderElectionMetricsOptions } from '../interfaces/leader-election-module-options.interface.js';
 
 /** Names of the metrics this module exports (before any prefix). */

@@ -7,7 +7,7 @@ import {
   type LeadershipTerm,
   type StopOptions,
   type TermEndReason,
-} from '../elector/index.js';
+} from '../elector/internal.js';
 import { EventDispatcher } from '../elector/event-dispatcher.js';
 
 const silent = { log: () => undefined, warn: () => undefined, error: () => undefined };

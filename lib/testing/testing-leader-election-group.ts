@@ -1,5 +1,5 @@
 import type { OnApplicationBootstrap } from '@nestjs/common';
-import type { GroupElectionState, LeadershipTerm } from '../elector/index.js';
+import type { GroupElectionState, LeadershipTerm } from '../elector/internal.js';
 import { groupLeaseName, shardIndexes, spreadElections } from '../election-group.factory.js';
 import type { LeaderElectionModuleExtras } from '../interfaces/leader-election-module-options.interface.js';
 import { ledShards, runOnLedShards } from '../led-shards.js';

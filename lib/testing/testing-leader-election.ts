@@ -1,4 +1,4 @@
-import type { LeadershipTerm, TermEndReason } from '../elector/index.js';
+import type { LeadershipTerm, TermEndReason } from '../elector/internal.js';
 import { DEFAULT_ELECTION, DEFAULT_SHUTDOWN_DRAIN_TIMEOUT } from '../leader-election.constants.js';
 import { LeaderElectionService } from '../leader-election.service.js';
 import { LEADER_WORK } from '../leader-work.js';

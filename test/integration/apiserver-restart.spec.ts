@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { KubernetesLeaseLock, LeaderElector, type LeaderElectionEvent } from '../../lib/elector/index.js';
+import { KubernetesLeaseLock, LeaderElector, type LeaderElectionEvent } from '../../lib/elector/internal.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane/control-plane.mjs';
 import { kubeConfigFor, uniqueLeaseName, waitFor } from '../support/cluster.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { compareFencingTokens } from '../../lib/elector/index.js';
+import { compareFencingTokens } from '../../lib/elector/internal.js';
 import { AppFleet, type AppProcess } from '../support/app-processes.js';
 import { sharedControlPlane, uniqueLeaseName, waitFor } from '../support/cluster.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';

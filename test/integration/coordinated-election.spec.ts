@@ -5,7 +5,7 @@ import {
   KubernetesLeaseLock,
   LeaderElector,
   type LeaderElectionEvent,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { CandidateFleet } from '../support/candidate-processes.js';
 import {
   kubeConfigFor,

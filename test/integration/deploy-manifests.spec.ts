@@ -9,7 +9,7 @@ import {
   LeaderElector,
   LeaderPodLabel,
   type ElectorErrorEvent,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { kubeConfigFor, rawRequest, sharedControlPlane, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const deployDir = fileURLToPath(new URL('../../sample/deploy/', import.meta.url));

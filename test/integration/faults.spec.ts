@@ -8,7 +8,7 @@ import {
   LeaseUnauthorizedError,
   type ElectorErrorEvent,
   type LeaderElectionEvent,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { kubeConfigFor, leasePath, rawRequest, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };

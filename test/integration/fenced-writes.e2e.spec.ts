@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { ensureClientGoCandidate } from '../../bench/clientgo-binary.mjs';
-import { compareFencingTokens } from '../../lib/elector/index.js';
+import { compareFencingTokens } from '../../lib/elector/internal.js';
 import { CandidateFleet } from '../support/candidate-processes.js';
 import { leasePath, rawRequest, sharedControlPlane, uniqueLeaseName, waitFor } from '../support/cluster.js';
 import { WriterFleet, type WriterProcess, type WriterReport } from '../support/fenced-writer-processes.js';

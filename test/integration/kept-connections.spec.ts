@@ -6,7 +6,7 @@ import {
   LeaderElector,
   LeaseTimeoutError,
   type LeaderElectionEvent,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { kubeConfigFor, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 const timings = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };

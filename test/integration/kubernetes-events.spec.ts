@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { KubernetesLeaseLock, LeaderElector } from '../../lib/elector/index.js';
+import { KubernetesLeaseLock, LeaderElector } from '../../lib/elector/internal.js';
 import { kubeConfigFor, leasePath, rawRequest, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 // Issue 17: client-go's leadership Events and NewWithLabels, against a real kube-apiserver.

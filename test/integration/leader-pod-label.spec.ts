@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { KubernetesLeaseLock, LeaderElector, LeaderPodLabel, type LeaseLock } from '../../lib/elector/index.js';
+import { KubernetesLeaseLock, LeaderElector, LeaderPodLabel, type LeaseLock } from '../../lib/elector/internal.js';
 import { kubeConfigFor, rawRequest, uniqueLeaseName, waitFor } from '../support/cluster.js';
 import { delegatingLock } from '../support/delegating-lease-lock.js';
 

@@ -10,7 +10,7 @@ import {
   type KubernetesMemberDirectoryOptions,
   type LeaseLockError,
   type MemberDirectory,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { kubeConfigFor, uniqueLeaseName, waitFor } from '../support/cluster.js';
 
 interface Seen {

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { KubernetesLeaseLock, LeaderElector } from '../../lib/elector/index.js';
+import { KubernetesLeaseLock, LeaderElector } from '../../lib/elector/internal.js';
 import { CandidateFleet, maxOverlapMs } from '../support/candidate-processes.js';
 import { kubeConfigFor, sharedControlPlane, uniqueLeaseName, waitFor } from '../support/cluster.js';
 

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { compareFencingTokens } from '../../lib/elector/index.js';
+import { compareFencingTokens } from '../../lib/elector/internal.js';
 import {
   InjectLeaderElection,
   LeaderElectionModule,

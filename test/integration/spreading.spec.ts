@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { MEMBER_GROUP_LABEL } from '../../lib/elector/index.js';
+import { MEMBER_GROUP_LABEL } from '../../lib/elector/internal.js';
 import { rawRequest, sharedControlPlane, uniqueLeaseName, waitFor } from '../support/cluster.js';
 import { GroupFleet, maxElectionOverlapMs } from '../support/group-member-processes.js';
 

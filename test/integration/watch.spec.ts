@@ -4,7 +4,7 @@ import {
   LeaderElector,
   type FollowerModeEvent,
   type LeaderElectionEvent,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 import { kubeConfigFor, uniqueLeaseName, waitFor } from '../support/cluster.js';
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { KubernetesLeaseLock, LeaderElector, type LeaderElectionEvent } from '../../lib/elector/index.js';
+import { KubernetesLeaseLock, LeaderElector, type LeaderElectionEvent } from '../../lib/elector/internal.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 import { kubeConfigFor, leasePath, rawRequest, uniqueLeaseName, waitFor } from '../support/cluster.js';
 

@@ -5,7 +5,7 @@ import {
   type Candidacy,
   type ElectorLogger,
   type TermEndReason,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 const TIMING = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 } as const;

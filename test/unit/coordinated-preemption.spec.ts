@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { LeaderElector, MemoryLeaseLock, type ElectorLogger, type TermEndReason } from '../../lib/elector/index.js';
+import { LeaderElector, MemoryLeaseLock, type ElectorLogger, type TermEndReason } from '../../lib/elector/internal.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 // Issue 25, item 2: a coordinated preemption released the Lease at once, while leader work still ran.

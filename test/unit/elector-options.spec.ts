@@ -15,7 +15,7 @@ import {
   systemClock,
   validateLeaseName,
   type LeaderElectorOptions,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 
 const lock = new MemoryLeaseLock('my-service-leader', 'default');
 const base: LeaderElectorOptions = {

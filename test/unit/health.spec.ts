@@ -21,7 +21,7 @@ import {
   type LeaseLock,
   type LeaseReadResult,
   type LeaseRecord,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import {
   LeaderElectionHealthIndicator,
   evaluateElectorHealth,

@@ -10,7 +10,7 @@ import {
   type ElectorLogger,
   type MemberDirectory,
   type TermEndReason,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { seededRandom } from '../sim/random.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';

@@ -13,7 +13,7 @@ import {
   type LeaseRecord,
   type StartedLeadingEvent,
   type StoppedLeadingEvent,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { compareFencingTokens } from '../../lib/elector/fencing-token.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';

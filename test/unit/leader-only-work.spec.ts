@@ -15,7 +15,7 @@ import {
   type LeadershipLostEvent,
   type LeadershipTerm,
 } from '../../lib/index.js';
-import { MemoryLeaseLock } from '../../lib/elector/index.js';
+import { MemoryLeaseLock } from '../../lib/elector/internal.js';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { NestApps } from '../support/nest-apps.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';

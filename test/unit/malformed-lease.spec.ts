@@ -7,7 +7,7 @@ import {
   sameRecord,
   type ElectorLogger,
   type LeaseRecord,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 

@@ -5,7 +5,7 @@ import {
   MemoryMemberDirectory,
   type MemberDirectory,
   type MemberViewDiagnostics,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import {
   evaluateElectorHealth,
   evaluateElectorLiveness,

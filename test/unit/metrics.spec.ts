@@ -25,7 +25,7 @@ import {
   type ElectorLogger,
   type LeaderElectionEvent,
   type LeaseRecord,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import {
   LEADER_ELECTION_METRIC_NAMES,
   LeaderElectionMetrics,

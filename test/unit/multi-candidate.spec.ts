@@ -5,7 +5,7 @@ import {
   MemoryLeaseLock,
   type ElectorLogger,
   type LeaseRecord,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { seededRandom } from '../sim/random.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';

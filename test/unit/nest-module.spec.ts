@@ -17,7 +17,7 @@ import {
   OnlyWhenLeader,
   type LeadershipEvent,
 } from '../../lib/index.js';
-import { MemoryLeaseLock } from '../../lib/elector/index.js';
+import { MemoryLeaseLock } from '../../lib/elector/internal.js';
 
 const standalone = { leaseName: 'unit-leader', standalone: true, logLevel: 'silent' as const };
 

@@ -11,7 +11,7 @@ import {
   OnlyWhenLeader,
   type LeadershipEvent,
 } from '../../lib/index.js';
-import { MemoryLeaseLock } from '../../lib/elector/index.js';
+import { MemoryLeaseLock } from '../../lib/elector/internal.js';
 import { NestApps } from '../support/nest-apps.js';
 
 const FAST = { leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 };

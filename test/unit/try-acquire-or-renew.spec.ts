@@ -14,7 +14,7 @@ import {
   type LeaderElectionEvent,
   type LeaderElectorOptions,
   type LeaseRecord,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 

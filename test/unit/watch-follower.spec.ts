@@ -6,7 +6,7 @@ import {
   type FollowerModeEvent,
   type LeaderElectionEvent,
   type LeaseLock,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLeaseLock } from '../support/recording-lease-lock.js';
 
