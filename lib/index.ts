@@ -5,4 +5,5 @@ export * from './interfaces/index.js';
 export { DEFAULT_ELECTION, getLeaderElectionGroupToken, getLeaderElectionToken } from './leader-election.constants.js';
 export * from './leader-election-group.service.js';
 export * from './leader-election.module.js';
+export type { LeaderElectionDefaults, LeaderElectionDefaultsAsyncOptions } from './leader-election-defaults.module.js';
 export * from './leader-election.service.js';

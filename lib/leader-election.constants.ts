@@ -23,6 +23,11 @@ export const DEFAULT_SHUTDOWN_DRAIN_TIMEOUT = 10_000;
 // Tokens private to one registration of the module (never exported from it), so each
 // registration's explorer finds its own election.
 
+/** The app's shared defaults (`LeaderElectionModule.registerDefaults()`), if any. */
+export const LEADER_ELECTION_DEFAULTS = Symbol('LeaderElection:defaults');
+/** A registration's own options, before the shared defaults are applied. */
+export const OWN_ELECTION_OPTIONS = Symbol('LeaderElection:own-options');
+
 /** The registration's election name. */
 export const ELECTION_NAME = Symbol('LeaderElection:name');
 /** The registration's service (the real one, a testing one, or a test's override). */

@@ -33,12 +33,7 @@ export {
 } from './leader-election-group.js';
 export { LeaderElector, type StopOptions } from './leader-elector.js';
 export { LeaderPodLabel, type LeaderPodLabelOptions } from './leader-pod-label.js';
-export {
-  LeadershipEndedError,
-  TERM_END_REASONS,
-  type LeadershipTerm,
-  type TermEndReason,
-} from './leadership-term.js';
+export { LeadershipEndedError, TERM_END_REASONS, type LeadershipTerm, type TermEndReason } from './leadership-term.js';
 export {
   asLeaseLockError,
   LeaseConflictError,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import {
+  getLeaderElectionToken,
   InjectLeaderElection,
   LeaderElectionModule,
   LeaderElectionService,
@@ -194,6 +195,36 @@ describe('LeaderElectionModule (standalone, no Kubernetes)', () => {
       process.removeAllListeners('SIGTERM');
       for (const listener of saved) process.on('SIGTERM', listener);
     }
+  });
+
+  it('registerDefaults(): elections share settings and each overrides what it sets, sync or async', async () => {
+    const shared = { standalone: true, logLevel: 'silent' as const, leaseDuration: 4000, renewDeadline: 2000 };
+    for (const defaults of [
+      LeaderElectionModule.registerDefaults({ ...shared, retryPeriod: 500 }),
+      LeaderElectionModule.registerDefaultsAsync({ useFactory: async () => ({ ...shared, retryPeriod: 500 }) }),
+    ]) {
+      const moduleRef = await compile(
+        [
+          defaults,
+          LeaderElectionModule.forRoot({ election: 'billing', leaseName: 'billing' }),
+          LeaderElectionModule.forRootAsync({
+            election: 'reports',
+            useFactory: () => ({ leaseName: 'reports', leaseDuration: 6000, renewDeadline: undefined }),
+          }),
+        ],
+        [],
+      );
+      open.push(moduleRef);
+      await moduleRef.init();
+      const billing = moduleRef.get<LeaderElectionService>(getLeaderElectionToken('billing'));
+      const reports = moduleRef.get<LeaderElectionService>(getLeaderElectionToken('reports'));
+      expect(billing.elector.options).toMatchObject({ leaseDuration: 4000, renewDeadline: 2000, retryPeriod: 500 });
+      expect(reports.elector.options).toMatchObject({ leaseDuration: 6000, renewDeadline: 2000, retryPeriod: 500 });
+      await billing.waitForLeadership();
+    }
+    expect(() => LeaderElectionModule.registerDefaults({ leaseName: 'x' } as never)).toThrow(
+      /`leaseName` belongs to one election/,
+    );
   });
 
   it('a module-shaping option returned by the forRootAsync factory fails saying where it belongs', async () => {
