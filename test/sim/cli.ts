@@ -1,9 +1,14 @@
 import { hunt } from './runner.js';
 
-const usage = `npm run sim -- [--runs N] [--seed S] [--path P] [--max-fault-ms MS] [--max-faults K] [--logger-faults] [--trace N]
+// Spreading groups have a CLI of their own (group-cli.ts), which exits when done.
+if (process.argv.includes('--group')) await import('./group-cli.js');
+
+const usage = `npm run sim -- [--runs N] [--seed S] [--path P] [--max-fault-ms MS] [--max-faults K] [--logger-faults] [--trace N] [--work] [--coordinated]
 
 Runs N seeded scenarios (default 100) and shrinks the first failure to a
-minimal one; replay it with the --seed and --path it prints.`;
+minimal one; replay it with the --seed and --path it prints (and the same flags).
+--work: leader-only work on every node (nested gated calls, fenced writes);
+--coordinated: coordinated election with a coordinator, drains and preemptions (implies --work).`;
 
 function parse(argv: string[]): Record<string, string | true> {
   const args: Record<string, string | true> = {};
@@ -38,6 +43,7 @@ let firstFailure: string | null = null;
 let runsSoFar = 0;
 let failovers = 0;
 let slowestFailover = 0;
+let slowestPreemption = 0;
 const report = await hunt({
   runs,
   seed,
@@ -45,6 +51,8 @@ const report = await hunt({
   maxFaultMs: integer(args['max-fault-ms'], 180_000),
   maxFaults: integer(args['max-faults'], 40),
   loggerFaults: args['logger-faults'] === true,
+  work: args.work === true,
+  coordinated: args.coordinated === true,
   traceLines: integer(args.trace, 120),
   onRun: (_scenario, result) => {
     runsSoFar++;
@@ -55,6 +63,8 @@ const report = await hunt({
       failovers++;
       slowestFailover = Math.max(slowestFailover, result.failoverMs / result.failoverBoundMs!);
     }
+    if (result.preemptMs !== null)
+      slowestPreemption = Math.max(slowestPreemption, result.preemptMs / result.preemptBoundMs!);
     if (performance.now() - lastPrint < 10_000) return;
     lastPrint = performance.now();
     console.log(`  ... ${((performance.now() - started) / 1000) | 0}s elapsed`);
@@ -65,6 +75,15 @@ console.log(
   `${failovers} quiet-phase failover(s) before any violation; the slowest took ${(slowestFailover * 100).toFixed(0)}% of its bound`,
 );
 if (firstFailure !== null) console.log(firstFailure);
+if (report.work !== null) {
+  console.log(`leader work: ${JSON.stringify(report.work)}`);
+  if (args.coordinated === true) {
+    console.log(
+      `${report.preemptions} preemption(s); ${report.quietPreemptions} quiet-phase preemption(s) led in time, ` +
+        `the slowest in ${(slowestPreemption * 100).toFixed(0)}% of its bound`,
+    );
+  }
+}
 const hours = report.simulatedMs / 3_600_000;
 console.log(
   `${report.runs} run(s), ${hours.toFixed(2)} simulated hours, ${report.terms} terms, ${report.steps} events ` +

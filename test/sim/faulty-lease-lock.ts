@@ -12,7 +12,7 @@ import {
   type LeaseSnapshot,
   type LeaseWatch,
   type LeaseWatchHandlers,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
 import type { LeaseStore, StoredVersion } from './lease-store.js';
 import { between, chance, type Random } from './random.js';
 import type { Scheduler, SimClock, SimEvent } from './scheduler.js';

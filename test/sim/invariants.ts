@@ -1,4 +1,4 @@
-import type { LeaderElectionEvent, LeadershipTerm } from '../../lib/elector/index.js';
+import type { LeaderElectionEvent, LeadershipTerm } from '../../lib/elector/internal.js';
 import type { Network } from './faulty-lease-lock.js';
 import type { Scheduler, SimClock } from './scheduler.js';
 import type { Timing } from './scenario.js';

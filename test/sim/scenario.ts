@@ -47,6 +47,38 @@ export interface QuietCrash {
   replayAt: number;
 }
 
+/**
+ * Leader-only work on every node (`work.ts`): jobs whose gated calls nest across simulated awaits and send fenced
+ * writes, and job loops that a started-leading listener starts with `runInTerm`. Fractions in [0, 1].
+ */
+export interface WorkPlan {
+  /** Pause between a node's jobs: 0.5 to (0.5 + 4 `every`) x retryPeriod. */
+  every: number;
+  /** Share of awaits that last 0.3 to 1.5 x leaseDuration (else up to 0.5 x retryPeriod): terms end mid-call. */
+  long: number;
+  /** Share of nodes whose started-leading listener starts a job loop. */
+  loops: number;
+  /** Share of nested calls made with `onFollower: 'throw'` (else `'skip'`). */
+  strict: number;
+}
+
+/**
+ * Coordinated Leader Election (`coordinator.ts`): every elector is `coordinated`, with a `handoverDrain` that
+ * waits for its leader work; the coordinator in the server names holders. Implies a {@link WorkPlan}.
+ */
+export interface CoordinatedPlan {
+  /** Version of each slot's first process, 1 to 3; lower is preferred (OldestEmulationVersion). */
+  versions: number[];
+  /** Share of restarts that come back with another version (an upgrade or a rollback): preemptions. */
+  upgrade: number;
+  /** The coordinator acts this many ms (0 to 10) after a change it sees. */
+  reactMs: number;
+  /** Quiet phase: (1 + `settle`) x leaseDuration after a leader emerged, a version-0 candidate joins. */
+  settle: number;
+  /** The leader then runs a job of (0.2 + 1.4 `job`) x renewDeadline: its drain ends before or after the deadline. */
+  job: number;
+}
+
 /** One simulated run: everything it does follows from these values. */
 export interface Scenario {
   /** Seeds the per-request randomness (latencies, fates, jitter). */
@@ -61,6 +93,10 @@ export interface Scenario {
   faults: Fault[];
   /** A leader crash in the quiet phase, or null. */
   quiet: QuietCrash | null;
+  /** Leader-only work on every node, or null. */
+  work: WorkPlan | null;
+  /** Coordinated election (then `quiet` is null: the quiet phase stages a preemption instead), or null. */
+  coordinated: CoordinatedPlan | null;
 }
 
 /** Knobs of the generator. */
@@ -70,63 +106,89 @@ export interface ScenarioOptions {
   maxFaults: number;
   /** Include faults of user code the elector does not own (a logger that throws). */
   loggerFaults?: boolean;
+  /** Leader-only work on every node ({@link WorkPlan}). */
+  work?: boolean;
+  /** Coordinated election with leader work ({@link CoordinatedPlan}). */
+  coordinated?: boolean;
 }
 
-const timingArb: fc.Arbitrary<Timing> = fc
-  .tuple(
-    fc.oneof(
-      fc.constant({ leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 }),
-      fc.constant({ leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2000 }),
-      fc.constant({ leaseDuration: 12_000, renewDeadline: 10_000, retryPeriod: 4000 }),
-      fc
-        .record({
-          seconds: fc.integer({ min: 2, max: 20 }),
-          deadline: fc.double({ min: 0.4, max: 0.97, noNaN: true }),
-          retry: fc.double({ min: 0.1, max: 0.82, noNaN: true }),
-        })
-        .map(({ seconds, deadline, retry }) => {
-          const leaseDuration = seconds * 1000;
-          const renewDeadline = Math.max(200, Math.floor(leaseDuration * deadline));
-          return { leaseDuration, renewDeadline, retryPeriod: Math.max(50, Math.floor(renewDeadline * retry)) };
-        }),
+/** Numbers in [min, max]. */
+type Unit = (min: number, max: number) => fc.Arbitrary<number>;
+/**
+ * fast-check's doubles, uniform over representable values: nearly all lie within 1e-3 of `min` or `max`
+ * (most fault times at the very start or end of the fault phase). Kept for the runs without work, so their
+ * seeds replay as before.
+ */
+const doubles: Unit = (min, max) => fc.double({ min, max, noNaN: true });
+/** Uniform in value on a grid of a millionth (with fast-check's usual bias towards the ends), shrinking to `min`. */
+const uniform: Unit = (min, max) =>
+  fc.integer({ min: 0, max: 1_000_000 }).map((n) => min + ((max - min) * n) / 1_000_000);
+
+export const timingArb: fc.Arbitrary<Timing> = timingOf(doubles);
+
+function timingOf(unit: Unit): fc.Arbitrary<Timing> {
+  return fc
+    .tuple(
+      fc.oneof(
+        fc.constant({ leaseDuration: 2000, renewDeadline: 1000, retryPeriod: 250 }),
+        fc.constant({ leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2000 }),
+        fc.constant({ leaseDuration: 12_000, renewDeadline: 10_000, retryPeriod: 4000 }),
+        fc
+          .record({
+            seconds: fc.integer({ min: 2, max: 20 }),
+            deadline: unit(0.4, 0.97),
+            retry: unit(0.1, 0.82),
+          })
+          .map(({ seconds, deadline, retry }) => {
+            const leaseDuration = seconds * 1000;
+            const renewDeadline = Math.max(200, Math.floor(leaseDuration * deadline));
+            return { leaseDuration, renewDeadline, retryPeriod: Math.max(50, Math.floor(renewDeadline * retry)) };
+          }),
+      ),
+      fc.option(unit(0.15, 0.99), { nil: undefined }),
+    )
+    .map(([timing, timeout]) =>
+      timeout === undefined
+        ? timing
+        : { ...timing, requestTimeout: Math.max(20, Math.floor(timing.renewDeadline * timeout)) },
+    );
+}
+
+export const ratesArb: fc.Arbitrary<FaultRates> = ratesOf(doubles);
+
+function ratesOf(unit: Unit): fc.Arbitrary<FaultRates> {
+  return fc.record({
+    lost: unit(0, 0.15),
+    drop: unit(0, 0.15),
+    error: unit(0, 0.15),
+    slow: unit(0, 0.2),
+    watchDrop: unit(0, 0.5),
+    watchStale: unit(0, 0.2),
+    watchHang: unit(0, 0.1),
+  });
+}
+
+function quietOf(unit: Unit): fc.Arbitrary<QuietCrash> {
+  return fc.record({
+    watch: fc.constantFrom(
+      'healthy' as const,
+      'broken' as const,
+      'forbidden' as const,
+      'slow' as const,
+      'replay' as const,
     ),
-    fc.option(fc.double({ min: 0.15, max: 0.99, noNaN: true }), { nil: undefined }),
-  )
-  .map(([timing, timeout]) =>
-    timeout === undefined
-      ? timing
-      : { ...timing, requestTimeout: Math.max(20, Math.floor(timing.renewDeadline * timeout)) },
-  );
+    settle: unit(0, 1),
+    offset: unit(0, 1),
+    span: unit(0, 1),
+    replayAt: unit(0, 1),
+  });
+}
 
-const ratesArb: fc.Arbitrary<FaultRates> = fc.record({
-  lost: fc.double({ min: 0, max: 0.15, noNaN: true }),
-  drop: fc.double({ min: 0, max: 0.15, noNaN: true }),
-  error: fc.double({ min: 0, max: 0.15, noNaN: true }),
-  slow: fc.double({ min: 0, max: 0.2, noNaN: true }),
-  watchDrop: fc.double({ min: 0, max: 0.5, noNaN: true }),
-  watchStale: fc.double({ min: 0, max: 0.2, noNaN: true }),
-  watchHang: fc.double({ min: 0, max: 0.1, noNaN: true }),
-});
-
-const quietArb: fc.Arbitrary<QuietCrash> = fc.record({
-  watch: fc.constantFrom(
-    'healthy' as const,
-    'broken' as const,
-    'forbidden' as const,
-    'slow' as const,
-    'replay' as const,
-  ),
-  settle: fc.double({ min: 0, max: 1, noNaN: true }),
-  offset: fc.double({ min: 0, max: 1, noNaN: true }),
-  span: fc.double({ min: 0, max: 1, noNaN: true }),
-  replayAt: fc.double({ min: 0, max: 1, noNaN: true }),
-});
-
-function faultArb(options: ScenarioOptions): fc.Arbitrary<Fault> {
-  const at = fc.double({ min: 0, max: 1, noNaN: true });
+function faultArb(options: ScenarioOptions, unit: Unit): fc.Arbitrary<Fault> {
+  const at = unit(0, 1);
   // Slots 7 and 8 mean "whoever leads then", so faults hit leaders often.
   const slot = fc.nat(8);
-  const span = fc.double({ min: 0, max: 1, noNaN: true });
+  const span = unit(0, 1);
   const kinds: fc.Arbitrary<Fault>[] = [
     fc.record({ at, kind: fc.constantFrom('crash' as const, 'restart' as const), slot }),
     fc.record({ at, kind: fc.constant('stop' as const), slot, drainMs: fc.oneof(fc.constant(0), fc.nat(5000)) }),
@@ -155,18 +217,63 @@ function faultArb(options: ScenarioOptions): fc.Arbitrary<Fault> {
   return fc.oneof(...kinds);
 }
 
+const fraction = uniform(0, 1);
+
+const workArb: fc.Arbitrary<WorkPlan> = fc.record({
+  every: fraction,
+  long: fraction,
+  loops: fraction,
+  strict: fraction,
+});
+
+const coordinatedArb: fc.Arbitrary<CoordinatedPlan> = fc.record({
+  versions: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 7, maxLength: 7 }),
+  upgrade: fraction,
+  reactMs: fc.integer({ min: 0, max: 10 }),
+  settle: fraction,
+  job: fraction,
+});
+
 /** Generates scenarios; fast-check shrinks them to fewer faults, fewer nodes and shorter runs. */
 export function scenarioArb(options: ScenarioOptions): fc.Arbitrary<Scenario> {
+  // Runs without work draw exactly what they drew before these options existed; the others draw uniform fractions.
+  if (!options.work && !options.coordinated) {
+    return baseArb(options, doubles).map((scenario) => ({ ...scenario, work: null, coordinated: null }));
+  }
+  const base = baseArb(options, uniform);
+  // Blips: the leader is cut off for renewDeadline to 0.9 x leaseDuration, so its term ends and it often takes its
+  // own still-valid claim back: a second term of the same node while calls of the first still run.
+  const blips = fc.array(fc.record({ at: fraction, span: fraction }), { maxLength: 12 });
+  return fc
+    .tuple(base, workArb, blips, options.coordinated ? coordinatedArb : fc.constant(null))
+    .map(([scenario, work, blips, coordinated]) => {
+      const { leaseDuration, renewDeadline } = scenario.timing;
+      const partitions = blips.map(({ at, span }): Fault => {
+        const ms = renewDeadline + span * Math.max(0, 0.9 * leaseDuration - renewDeadline);
+        // A partition lasts span x 1.5 x leaseDuration (world.ts); slot 7 is the leader.
+        return { at: Math.floor(at * scenario.faultMs), kind: 'partition', slot: 7, span: ms / (1.5 * leaseDuration) };
+      });
+      return {
+        ...scenario,
+        faults: [...scenario.faults, ...partitions],
+        quiet: coordinated ? null : scenario.quiet,
+        work,
+        coordinated,
+      };
+    });
+}
+
+function baseArb(options: ScenarioOptions, unit: Unit): fc.Arbitrary<Omit<Scenario, 'work' | 'coordinated'>> {
   return fc
     .record({
       seed: fc.nat(),
       nodes: fc.integer({ min: 3, max: 7 }),
-      timing: timingArb,
-      skew: fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 7, maxLength: 7 }),
+      timing: unit === doubles ? timingArb : timingOf(unit),
+      skew: fc.array(unit(-1, 1), { minLength: 7, maxLength: 7 }),
       faultMs: fc.integer({ min: 10_000, max: options.maxFaultMs }),
-      rates: ratesArb,
-      faults: fc.array(faultArb(options), { maxLength: options.maxFaults, size: 'max' }),
-      quiet: fc.option(quietArb, { nil: null, freq: 6 }),
+      rates: unit === doubles ? ratesArb : ratesOf(unit),
+      faults: fc.array(faultArb(options, unit), { maxLength: options.maxFaults, size: 'max' }),
+      quiet: fc.option(quietOf(unit), { nil: null, freq: 6 }),
     })
     .map((scenario) => ({
       ...scenario,

@@ -6,14 +6,16 @@ import {
   type ElectorLogger,
   type LeaderElectionEvent,
   type LeaderElectionListener,
-} from '../../lib/elector/index.js';
+} from '../../lib/elector/internal.js';
+import { Coordinator } from './coordinator.js';
 import { FaultyLeaseLock, Network } from './faulty-lease-lock.js';
 import { Invariants, type NodeView } from './invariants.js';
 import { LeaseStore } from './lease-store.js';
 import { between, seededRandom, type Random } from './random.js';
-import type { Fault, QuietCrash, Scenario } from './scenario.js';
+import type { CoordinatedPlan, Fault, QuietCrash, Scenario } from './scenario.js';
 import { Scheduler, SimClock } from './scheduler.js';
 import { Trace } from './trace.js';
+import { Jobs, type NodeJobs, type WorkStats } from './work.js';
 
 /** What one run did. */
 export interface RunResult {
@@ -29,6 +31,14 @@ export interface RunResult {
   failoverMs: number | null;
   /** Its bound, or null. */
   failoverBoundMs: number | null;
+  /** Leader work totals, or null without work. */
+  work: WorkStats | null;
+  /** Coordinated runs: the coordinator's holder assignments and preemptions, or null. */
+  coordinator: { assignments: number; preemptions: number } | null;
+  /** When the quiet-phase preferred candidate led, relative to its preemption; null if none was staged. */
+  preemptMs: number | null;
+  /** Its bound, or null. */
+  preemptBoundMs: number | null;
 }
 
 /** Virtual ms after which a stuck instant is reported as a busy loop. */
@@ -36,6 +46,8 @@ const MAX_STEPS_PER_INSTANT = 50_000;
 const MAX_STEPS = 4_000_000;
 /** Longest quiet phase: settling plus the liveness bound stay far below it. */
 const MAX_QUIET_MS = 600_000;
+/** Coordinated runs: a crashed candidate's LeaseCandidate goes stale this share of leaseDuration after the crash. */
+const CANDIDATE_STALE = 0.5;
 
 class SimNode implements NodeView {
   crashed = false;
@@ -49,6 +61,8 @@ class SimNode implements NodeView {
   /** As the last `follower-mode` event said: changes stream (else it polls). */
   watching = false;
   elector!: LeaderElector;
+  /** Its leader work, in runs with work. */
+  jobs: NodeJobs | null = null;
 
   constructor(
     readonly id: number,
@@ -96,6 +110,12 @@ export class World {
   private readonly incarnations: number[];
   private nextId = 0;
   private intruders = 0;
+  private readonly jobs: Jobs | null = null;
+  private readonly coordinator: Coordinator | null = null;
+  /** Coordinated runs: each slot's current version. */
+  private readonly versions: number[] = [];
+  /** The quiet-phase preemption: who joins, and when the coordinator preferred it. */
+  private preemption: { joiner: SimNode; at: number | null; bound: number | null; ledAt: number | null } | null = null;
   /** Largest clock-rate deviation from 1 allowed by the guarantee (with margin). */
   readonly skewBound: number;
   readonly requestTimeout: number;
@@ -116,7 +136,22 @@ export class World {
     this.net.comparableVersions = seed % 2 === 0;
     this.invariants = new Invariants(this.scheduler, this.net, timing, 5);
     this.slots = Array.from({ length: scenario.nodes }, () => null);
-    this.incarnations = Array.from({ length: scenario.nodes }, () => 0);
+    // One more slot in coordinated runs: the quiet-phase joiner.
+    this.incarnations = Array.from({ length: scenario.nodes + 1 }, () => 0);
+    const work = scenario.work ?? null;
+    if (work) this.jobs = new Jobs(this.scheduler, this.invariants, timing, this.trace, work, seed);
+    const coordinated = scenario.coordinated;
+    if (coordinated) {
+      this.coordinator = new Coordinator(
+        this.scheduler,
+        this.store,
+        this.trace,
+        timing.leaseDuration,
+        coordinated.reactMs,
+      );
+      this.coordinator.onPreempt = (_holder, preferred) => this.preempted(preferred);
+      this.versions = [...coordinated.versions];
+    }
     this.scheduler.onAdvance((from, to) => this.invariants.beforeAdvance(from, to, this.nodes));
     this.scheduler.uncaught = (error, event) =>
       this.invariants.fail(`uncaught exception in ${event.label}: ${(error as Error)?.stack ?? String(error)}`);
@@ -131,7 +166,17 @@ export class World {
    */
   get livenessBound(): number {
     const { leaseDuration, retryPeriod } = this.scenario.timing;
-    return (leaseDuration + 2 * 2.2 * retryPeriod) / (1 - this.skewBound) + 6 * this.net.quietLatency + 10;
+    const leg = this.net.quietLatency;
+    if (this.scenario.coordinated) {
+      // Coordinated: a crashed candidate goes stale within CANDIDATE_STALE x leaseDuration, a claim the
+      // coordinator gave it just before lapses within leaseDuration by the coordinator's clock, then the best live
+      // candidate sees its claim within one jittered poll (or a leaseDuration re-read, 2.2 x retryPeriod more after a
+      // 409 with a wedged watch); a GET and a PUT, maybe after an attempt in flight, and the coordinator's delay.
+      const stale = CANDIDATE_STALE * leaseDuration;
+      const reread = (leaseDuration + 2.2 * retryPeriod) / (1 - this.skewBound);
+      return stale + leaseDuration + reread + 10 * leg + this.scenario.coordinated.reactMs + 10;
+    }
+    return (leaseDuration + 2 * 2.2 * retryPeriod) / (1 - this.skewBound) + 6 * leg + 10;
   }
 
   async run(): Promise<RunResult> {
@@ -165,6 +210,10 @@ export class World {
           this.quietPlanned = true;
           this.planQuietCrash(scenario.quiet);
         }
+        if (scenario.coordinated && !this.quietPlanned && invariants.livenessMet !== null) {
+          this.quietPlanned = true;
+          this.planQuietPreemption(scenario.coordinated);
+        }
         if (this.livenessFrom !== null) {
           end = Math.max(this.livenessFrom + this.livenessBound + scenario.timing.leaseDuration, this.quietUntil);
         }
@@ -184,7 +233,88 @@ export class World {
       leaderAfterMs: met === null || this.livenessFrom === null ? null : met - this.livenessFrom,
       failoverMs: invariants.failoverAfter,
       failoverBoundMs: this.failoverBoundMs,
+      work: this.jobs ? { ...this.jobs.stats } : null,
+      coordinator: this.coordinator
+        ? { assignments: this.coordinator.assignments, preemptions: this.coordinator.preemptions }
+        : null,
+      preemptMs:
+        this.preemption?.at != null && this.preemption.ledAt !== null
+          ? this.preemption.ledAt - this.preemption.at
+          : null,
+      preemptBoundMs: this.preemption?.bound ?? null,
     };
+  }
+
+  /**
+   * Coordinated runs, quiet phase: once a leader emerged, it runs a job of its own, and a candidate of version 0
+   * (better than any) joins, so the coordinator names it `preferredHolder` at some P. It must lead by
+   * P + {@link preemptionBound}.
+   */
+  private planQuietPreemption(plan: CoordinatedPlan): void {
+    const { scheduler, scenario } = this;
+    const { leaseDuration, renewDeadline, retryPeriod } = scenario.timing;
+    this.quietUntil = Number.POSITIVE_INFINITY;
+    let tries = 0;
+    const begin = () => {
+      const leader = this.nodes.find((node) => node.alive && this.invariants.leading(node));
+      if (!leader) {
+        if (++tries <= 20) scheduler.after(retryPeriod, null, 'quiet preemption: await a leader', begin);
+        else this.quietUntil = 0;
+        return;
+      }
+      for (const node of this.nodes) [node.stopOnStart, node.rejectNext] = [false, false];
+      for (let slot = 0; slot < this.slots.length; slot++) {
+        const node = this.slots[slot];
+        if (!node || node.crashed || node.stopResolvedAt !== null) this.startNode(slot);
+      }
+      const jobMs = (0.2 + 1.4 * plan.job) * renewDeadline;
+      leader.jobs!.longJob(jobMs);
+      const joiner = this.startNode(scenario.nodes, 0);
+      this.preemption = { joiner, at: null, bound: null, ledAt: null };
+      this.trace.add(
+        'world',
+        `quiet preemption: ${joiner.identity} joins; ${leader.identity} runs a ${jobMs.toFixed(0)}ms job`,
+      );
+      const joinedAt = scheduler.now;
+      scheduler.after(plan.reactMs + 2 * leaseDuration, null, 'quiet preemption: preferred?', () => {
+        if (this.preemption?.at === null) {
+          this.invariants.fail(
+            `the coordinator never preferred ${joiner.identity}, which joined at ${joinedAt.toFixed(1)}`,
+          );
+        }
+      });
+    };
+    scheduler.after((1 + plan.settle) * leaseDuration, null, 'quiet preemption', begin);
+  }
+
+  /**
+   * From the preemption P: the holder's claim lapses by P + leaseDuration on the coordinator's clock (its last
+   * renewal reached the server before P; after a drain that ended in time it releases earlier), the coordinator
+   * acts within its delay, the preferred candidate's watch delivers the claim within one leg, it tries within
+   * 5 ms of spread and 1 ms of timer truncation, with a GET and a PUT, after at most one attempt in flight.
+   */
+  private get preemptionBound(): number {
+    const leg = this.net.quietLatency;
+    return this.scenario.timing.leaseDuration + this.scenario.coordinated!.reactMs + 6 + 9 * leg + 10;
+  }
+
+  /** The coordinator prefers `identity`: if it is the quiet-phase joiner, it must lead in time. */
+  private preempted(identity: string): void {
+    const preemption = this.preemption;
+    if (preemption === null || preemption.at !== null || preemption.joiner.identity !== identity) return;
+    const { scheduler } = this;
+    const bound = this.preemptionBound;
+    [preemption.at, preemption.bound] = [scheduler.now, bound];
+    this.trace.add('world', `${identity} preferred: it must lead within ${bound.toFixed(0)}ms`);
+    this.quietUntil = scheduler.now + bound + this.scenario.timing.leaseDuration;
+    scheduler.after(bound, null, 'preemption check', () => {
+      const led = this.invariants.terms.find((record) => record.node === preemption.joiner);
+      if (led) preemption.ledAt = led.start;
+      else
+        this.invariants.fail(
+          `${identity} did not lead within ${bound.toFixed(0)}ms of its preemption at ${preemption.at!.toFixed(1)}`,
+        );
+    });
   }
 
   private livenessFrom: number | null = null;
@@ -297,19 +427,21 @@ export class World {
     scheduler.after((1 + quiet.settle) * leaseDuration, null, 'quiet crash: watches', begin);
   }
 
-  private startNode(slot: number): SimNode {
+  /** Starts a process in `slot` (the slot past the last is the quiet-phase joiner, of `version`). */
+  private startNode(slot: number, version?: number): SimNode {
     const { scheduler, scenario, random } = this;
     const { timing } = scenario;
     const id = this.nextId++;
-    const identity = `n${slot}.${this.incarnations[slot]++}`;
-    const rate = 1 + scenario.skew[slot] * this.skewBound;
+    const incarnation = this.incarnations[slot]++;
+    const identity = `n${slot}.${incarnation}`;
+    const rate = 1 + (scenario.skew[slot] ?? 0) * this.skewBound;
     // A new process: its monotonic clock starts near zero, at a fractional ms.
     const offset = between(random, 0, 1000) - rate * scheduler.now;
     const wallOrigin = Date.UTC(2026, 0, 1) + between(random, -2000, 2000);
     const clock = new SimClock(scheduler, id, rate, offset, wallOrigin);
     const node = new SimNode(id, slot, identity, clock);
     this.nodes.push(node);
-    this.slots[slot] = node;
+    if (slot < scenario.nodes) this.slots[slot] = node;
     const say = (message: string) => this.trace.add(identity, message);
     const logger: ElectorLogger = {
       log: say,
@@ -333,9 +465,26 @@ export class World {
       renewDeadline: timing.renewDeadline,
       retryPeriod: timing.retryPeriod,
       ...(timing.requestTimeout === undefined ? {} : { requestTimeout: timing.requestTimeout }),
+      ...(scenario.coordinated
+        ? {
+            coordinated: true,
+            // Waits for the node's leader work; longer than any renew deadline, so a drain that times out lets
+            // the Lease lapse rather than hand it over under running work.
+            handoverDrain: async () => void (await node.jobs?.drain(3 * timing.leaseDuration, 'handover')),
+          }
+        : {}),
     });
     for (const listener of this.listeners(node)) node.elector.subscribe(listener);
-    say(`start (clock rate ${rate.toFixed(4)})`);
+    if (this.jobs) node.jobs = this.jobs.attach(node);
+    if (this.coordinator) {
+      // A restart may come back as another version (an upgrade or a rollback).
+      if (version === undefined && incarnation > 0 && this.jobs!.random() < scenario.coordinated!.upgrade) {
+        this.versions[slot] = 1 + Math.floor(this.jobs!.random() * 3);
+      }
+      version ??= this.versions[slot];
+      this.coordinator.join(identity, version);
+    }
+    say(`start (clock rate ${rate.toFixed(4)}${this.coordinator ? `, version ${version}` : ''})`);
     node.elector.start();
     this.probe(node);
     return node;
@@ -410,7 +559,17 @@ export class World {
     node.stopping = true;
     const faultsBefore = this.net.faulted.get(node.id) ?? 0;
     this.trace.add(node.identity, `stop()${drainMs > 0 ? ` with a ${drainMs}ms drain` : ''}`);
-    const drain = drainMs > 0 ? () => sleep(node.clock, drainMs) : undefined;
+    // Its LeaseCandidate goes with the shutdown.
+    this.coordinator?.leave(node.identity);
+    const jobs = node.jobs;
+    if (jobs) jobs.stopDrained = false;
+    // With leader work, the drain waits for it (as the Nest module's shutdown does), at most drainMs.
+    const drain =
+      drainMs <= 0
+        ? undefined
+        : jobs
+          ? async () => void (jobs.stopDrained = await jobs.drain(drainMs, 'stop'))
+          : () => sleep(node.clock, drainMs);
     // drain, then at most 3 x requestTimeout waiting for the loop, then the release (its last request may
     // overrun the release timeout by one requestTimeout), in local ms.
     const { renewDeadline } = this.scenario.timing;
@@ -426,7 +585,10 @@ export class World {
         node.stopResolvedAt = this.scheduler.now;
         this.trace.add(node.identity, 'stop() resolved');
         const clean = (this.net.faulted.get(node.id) ?? 0) === faultsBefore;
-        this.invariants.stopResolved(node, clean && node.elector.options.releaseOnStop);
+        // Coordinated: a claim the coordinator gave a node that never led is not its to release (client-go
+        // releases only as leader); the coordinator lets it lapse.
+        const held = !this.coordinator || this.invariants.terms.some((record) => record.node === node);
+        this.invariants.stopResolved(node, clean && held && node.elector.options.releaseOnStop);
         let settled = false;
         node.elector.waitForLeadership().then(
           () => (settled = true),
@@ -446,6 +608,8 @@ export class World {
     node.clock.killAll();
     this.net.crash(node.id);
     this.invariants.crashed(node);
+    this.jobs?.crashed(node);
+    this.coordinator?.leave(node.identity, CANDIDATE_STALE * this.scenario.timing.leaseDuration);
   }
 
   private apply(fault: Fault): void {
