@@ -50,11 +50,6 @@ export class LeaderWork {
     return this.admitted.getStore()?.term ?? null;
   }
 
-  /** @deprecated Internal alias of {@link admittedTerm}, kept while the simulator moves over. */
-  currentTerm(): LeadershipTerm | null {
-    return this.admittedTerm();
-  }
-
   /**
    * Runs `body` under a term and tracks it, or on a follower returns
    * undefined (a resolved promise when `async`) or throws a `NotLeaderError`

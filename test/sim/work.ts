@@ -364,7 +364,7 @@ export class NodeJobs {
         if (term !== first) this.jobs.stats.laterTermJobs++;
         await this.wait(this.jobs.duration());
         if (this.jobs.random() < 0.5) await this.nested(term, 1);
-        this.jobs.fencedWrite(this.node, this.work.currentTerm(), term, 'loop job');
+        this.jobs.fencedWrite(this.node, this.work.admittedTerm(), term, 'loop job');
       });
       await call;
     }
@@ -378,7 +378,7 @@ export class NodeJobs {
     const call = work.run(
       async () => {
         ran = true;
-        const term = work.currentTerm();
+        const term = work.admittedTerm();
         if (!jobs.checkAdmitted(node, term, live, label)) return;
         const entry = jobs.enter(this, term!, label);
         try {
@@ -419,7 +419,7 @@ export class NodeJobs {
         outcome = work.run(
           () => {
             ran = true;
-            jobs.checkNested(node, work.currentTerm(), outer, `sync ${label}`);
+            jobs.checkNested(node, work.admittedTerm(), outer, `sync ${label}`);
             return 'ran';
           },
           false,
@@ -433,10 +433,10 @@ export class NodeJobs {
       const call = work.run(
         async () => {
           ran = true;
-          jobs.checkNested(node, work.currentTerm(), outer, label);
+          jobs.checkNested(node, work.admittedTerm(), outer, label);
           await this.wait(jobs.duration());
           if (depth < 3 && jobs.random() < 0.3) await this.nested(outer, depth + 1);
-          jobs.fencedWrite(node, work.currentTerm(), outer, label);
+          jobs.fencedWrite(node, work.admittedTerm(), outer, label);
           return 'ran';
         },
         true,
