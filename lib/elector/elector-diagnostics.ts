@@ -147,7 +147,10 @@ export class ElectorFailures {
   record(operation: ElectorOperation, error: LeaseLockError, at: number): void {
     this.consecutive++;
     this.lastReason = error.reason;
-    if (error.reason !== 'conflict') {
+    if (error.reason === 'conflict') {
+      // The API server authorized and judged the write: whatever configuration error came before is over.
+      this.streak = null;
+    } else {
       this.lastError = { operation, reason: error.reason, message: error.message, at };
       if (this.streak?.reason === error.reason) this.streak.count++;
       else this.streak = { reason: error.reason, since: at, count: 1 };

@@ -568,7 +568,9 @@ export class LeaderElector {
     if (snapshot) this.observe(snapshot);
     // A release just watched is as good as a fresh GET: the PUT is conditional on its resourceVersion.
     this.watchedRelease = snapshot && snapshot.record.holderIdentity === '' ? snapshot : null;
-    this.reschedule(false);
+    // After a failed attempt the retry it owes stays due: a holder's renewals must not push it out forever.
+    const failing = this.failures.consecutive > 0 && this.failures.lastReason !== 'conflict';
+    this.reschedule(failing);
   }
 
   private onFollowerModeChange(watching: boolean, reason?: string): void {

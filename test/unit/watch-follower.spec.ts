@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   LeaderElector,
+  LeaseConflictError,
   LeaseForbiddenError,
+  LeaseUnavailableError,
   MemoryLeaseLock,
   type FollowerModeEvent,
   type LeaderElectionEvent,
@@ -206,5 +208,48 @@ describe('findings of the chaos soak', () => {
     });
     await leader.elector.stop();
     await follower.elector.stop();
+  });
+
+  it('a follower whose attempt failed still retries while the leader keeps renewing (found by the group simulator)', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w-retry', 'default', { watchable: true });
+    const candidate = fleet(clock, memory);
+    const leader = candidate('leader');
+    leader.elector.start();
+    await clock.advanceUntil(() => leader.elector.isLeader, 1000);
+    const lock = new RecordingLeaseLock(memory, clock);
+    lock.failNext('get', new LeaseUnavailableError('injected 503'));
+    const follower = new LeaderElector({
+      lock,
+      clock,
+      identity: 'follower',
+      logger: quiet,
+      random: () => 0.5,
+      ...TIMING,
+    });
+    follower.start();
+    await clock.advanceUntil(() => lock.log.some((call) => call.error), 1000);
+    const failedAt = clock.now();
+    // The leader renews every retryPeriod, and each renewal reaches the follower's watch.
+    await clock.advanceUntil(
+      () => lock.log.filter((call) => call.verb === 'get').length >= 2,
+      2.2 * TIMING.retryPeriod + 50,
+    );
+    expect(clock.now() - failedAt).toBeLessThanOrEqual(2.2 * TIMING.retryPeriod + 50);
+    await Promise.all([leader.elector.stop(), follower.stop(), clock.advance(3000)]);
+  });
+
+  it('a 409 ends a configuration-error streak: the API server authorized the write (found by the group simulator)', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryLeaseLock('w-streak', 'default', { watchable: true });
+    const lock = new RecordingLeaseLock(memory, clock);
+    lock.failNext('create', new LeaseForbiddenError('injected 403'));
+    lock.failNext('create', new LeaseConflictError('injected 409'), { times: 1 });
+    const elector = new LeaderElector({ lock, clock, identity: 'me', logger: quiet, random: () => 0.5, ...TIMING });
+    elector.start();
+    await clock.advanceUntil(() => elector.diagnostics.errorStreak?.reason === 'forbidden', 1000);
+    await clock.advanceUntil(() => lock.log.filter((call) => call.verb === 'create').length >= 2, 2000);
+    expect(elector.diagnostics.errorStreak).toBeNull();
+    await Promise.all([elector.stop(), clock.advance(3000)]);
   });
 });
