@@ -105,8 +105,7 @@ describe('the sample app (a real Nest HTTP process) against a real kube-apiserve
     frozen.child.kill('SIGCONT');
 
     await waitFor(
-      async () =>
-        ((await frozen.metric('leader_election_is_leader', { lease })) ?? 1) === 0,
+      async () => ((await frozen.metric('leader_election_is_leader', { lease })) ?? 1) === 0,
       5000,
       'the woken replica to report itself demoted',
     );
