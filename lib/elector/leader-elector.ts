@@ -955,7 +955,7 @@ export class LeaderElector {
    * it reads the Lease first, as client-go always does.
    */
   private async release(): Promise<void> {
-    const { lock, clock, releaseTimeout, logger } = this.options;
+    const { lock, clock, releaseTimeout, requestTimeout, logger } = this.options;
     const deadline = clock.now() + releaseTimeout;
     const own = this.lastWrite;
     let known =
@@ -963,7 +963,9 @@ export class LeaderElector {
         ? own
         : null;
     while (clock.now() < deadline) {
-      const timeout = timeoutSignal(clock, Math.max(0, deadline - clock.now()));
+      // Each request within requestTimeout, like every other call: a lost answer is retried within the budget,
+      // and a stop waiting on this loop (for requestTimeout) never gives up on a release that would still land.
+      const timeout = timeoutSignal(clock, Math.max(0, Math.min(requestTimeout, deadline - clock.now())));
       try {
         let current = known;
         known = null;
