@@ -123,6 +123,11 @@ export class ElectorFailures {
   consecutive = 0;
   lastReason: LeaseLockError['reason'] | null = null;
   lastError: ElectorErrorRecord | null = null;
+
+  /** The last call failed for a reason other than losing a race (a 409 only means another candidate won). */
+  get failing(): boolean {
+    return this.consecutive > 0 && this.lastReason !== 'conflict';
+  }
   streak: ErrorStreak | null = null;
   private lastLog: { message: string; at: number; repeats: number } | null = null;
   private readonly reportedProblems = new Set<string>();

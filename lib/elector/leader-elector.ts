@@ -489,7 +489,7 @@ export class LeaderElector {
     const spread = rank === null ? random() * HANDOVER_SPREAD_MS : rank * this.options.candidacy!.rankStep;
     const untilExpiry = Math.max(0, this.observedExpiry() - clock.now()) + spread;
     // A 409 only means another candidate won, and the watch is about to deliver its record.
-    const failing = this.failures.consecutive > 0 && this.failures.lastReason !== 'conflict';
+    const failing = this.failures.failing;
     if (this.follower.watching && !failing) return heldByOther ? untilExpiry : spread;
     const poll = this.acquireDelay();
     return heldByOther && !failing ? Math.min(poll, untilExpiry) : poll;
@@ -569,8 +569,7 @@ export class LeaderElector {
     // A release just watched is as good as a fresh GET: the PUT is conditional on its resourceVersion.
     this.watchedRelease = snapshot && snapshot.record.holderIdentity === '' ? snapshot : null;
     // After a failed attempt the retry it owes stays due: a holder's renewals must not push it out forever.
-    const failing = this.failures.consecutive > 0 && this.failures.lastReason !== 'conflict';
-    this.reschedule(failing);
+    this.reschedule(this.failures.failing);
   }
 
   private onFollowerModeChange(watching: boolean, reason?: string): void {
